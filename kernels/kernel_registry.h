@@ -1,0 +1,95 @@
+// Kernel registry keyed by {domain, op, device, isa}: the session asks it for the best kernel
+// a node's dtypes, the device and the CPU allow. Reference kernels are the oracle for the rest.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/cpu_features.h"
+#include "runtime/ir/graph.h"
+#include "runtime/thread_pool.h"
+
+namespace joule::kernels {
+
+using ir::Node;
+using ir::TensorDesc;
+
+enum class Device { kCpu = 0, kCuda = 1 };
+
+/// What a kernel sees when it runs: inputs (nullptr where an optional input is omitted),
+/// outputs already allocated with their inferred dtype and shape, the pool, and prepared state.
+struct KernelContext {
+  const Node& node;
+  std::vector<const Tensor*> inputs;
+  std::vector<Tensor*> outputs;  // nullptr where an optional output is omitted
+  ThreadPool* pool = nullptr;
+  const void* state = nullptr;   // from KernelDef::prepare, or null
+
+  size_t num_inputs() const { return inputs.size(); }
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
+  const Tensor& in(size_t i) const { return *inputs[i]; }
+  bool has_output(size_t i) const { return i < outputs.size() && outputs[i] != nullptr; }
+  Tensor& out(size_t i) { return *outputs[i]; }
+  Status fail(const std::string& msg) const { return invalid_argument(node.label() + ": " + msg); }
+  Status fail_unsupported(const std::string& msg) const { return unsupported(node.label() + ": " + msg); }
+};
+
+/// Information available when choosing and preparing a kernel (once, at session build).
+struct KernelQuery {
+  const Node& node;
+  std::vector<TensorDesc> inputs;             // inferred descs (dtype always known)
+  std::vector<const Tensor*> constant_inputs;  // constant values (weights) or nullptr
+};
+
+using KernelFn = Status (*)(KernelContext&);
+/// Optional: packs weights / precomputes constants; the returned state is shared by all runs.
+using PrepareFn = Status (*)(const KernelQuery&, std::shared_ptr<const void>& state);
+/// Optional: returns false when this kernel cannot handle the node (dtype, attribute...).
+using AcceptsFn = bool (*)(const KernelQuery&);
+
+struct KernelDef {
+  std::string domain;  // "" for ai.onnx
+  std::string op_type;
+  std::string name;    // e.g. "conv_f32__ref", "gemm_f32_6x16__avx2"
+  Device device = Device::kCpu;
+  Isa isa = Isa::kScalar;
+  int priority = 0;    // higher wins among acceptable kernels; reference kernels use 0
+  AcceptsFn accepts = nullptr;
+  PrepareFn prepare = nullptr;
+  KernelFn run = nullptr;
+};
+
+/// Immutable after construction.
+class KernelRegistry {
+ public:
+  void add(KernelDef def);
+  /// Best kernel for the query on `device` whose ISA is <= `max_isa`; nullptr if none.
+  const KernelDef* select(const KernelQuery& q, Device device, Isa max_isa) const;
+  /// The reference (scalar, priority 0) kernel for an op, for oracle tests.
+  const KernelDef* reference(std::string_view domain, std::string_view op_type) const;
+  std::vector<const KernelDef*> all() const;
+  bool has_op(std::string_view domain, std::string_view op_type) const;
+  static const KernelRegistry& builtin();
+
+ private:
+  std::map<std::pair<std::string, std::string>, std::vector<KernelDef>> defs_;
+};
+
+// One registration function per reference family (kernels/ref/<family>.cpp).
+void register_ref_elementwise(KernelRegistry& r);
+void register_ref_activation(KernelRegistry& r);
+void register_ref_nn(KernelRegistry& r);
+void register_ref_linalg(KernelRegistry& r);
+void register_ref_reduce(KernelRegistry& r);
+void register_ref_shape(KernelRegistry& r);
+void register_ref_index(KernelRegistry& r);
+void register_ref_resize_pad(KernelRegistry& r);
+void register_ref_quant(KernelRegistry& r);
+void register_ref_control(KernelRegistry& r);
+// Optimized CPU kernels (kernels/cpu/), registered only when built with SIMD.
+void register_cpu_kernels(KernelRegistry& r);
+
+}  // namespace joule::kernels

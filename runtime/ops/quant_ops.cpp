@@ -1,0 +1,9 @@
+// Op definitions (arity, shape and type inference) for the quant family.
+#include "runtime/ops/infer_helpers.h"
+#include "runtime/ops/op_registry.h"
+
+namespace joule::ops {
+
+void register_quant_ops(OpRegistry& r) { (void)r; }
+
+}  // namespace joule::ops

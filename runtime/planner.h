@@ -1,0 +1,23 @@
+// Static memory planner: assigns activation buffers offsets in one arena, reusing memory of values
+// whose lifetimes (producer step .. last consumer step) do not overlap.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace joule {
+
+struct MemoryPlan {
+  std::vector<int64_t> offset;  // per Value::id; -1 when the value is not in the arena
+  int64_t arena_bytes = 0;      // peak activation memory with reuse
+  int64_t naive_bytes = 0;      // sum of planned activations without reuse
+  bool complete = false;        // every intermediate activation had a known shape
+};
+
+/// Plans the node outputs of `g` (graph outputs and constants excluded: they outlive the run).
+/// Nodes must be in execution order.
+MemoryPlan plan_memory(const ir::Graph& g);
+
+}  // namespace joule

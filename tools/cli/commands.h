@@ -1,0 +1,9 @@
+// The joule subcommands. Each returns a process exit code and prints a one-line error on failure.
+#pragma once
+
+namespace joule::cli {
+
+int run_command(int argc, char** argv);      // joule run
+int inspect_command(int argc, char** argv);  // joule inspect
+
+}  // namespace joule::cli
