@@ -34,6 +34,11 @@ class InferContext {
   /// Error naming the node, for use as `return ctx.fail("...")`.
   Status fail(const std::string& msg) const { return invalid_model(node_.label() + ": " + msg); }
   Status fail_unsupported(const std::string& msg) const { return unsupported(node_.label() + ": " + msg); }
+  /// Return this when an output shape depends on input i's value and input_value(i) is null
+  /// (static inference leaves the output unknown; at run time every value is known).
+  Status needs_value(size_t i) const {
+    return invalid_argument(node_.label() + ": output shape depends on the value of input " + std::to_string(i));
+  }
 
  private:
   const Node& node_;
