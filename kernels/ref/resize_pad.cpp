@@ -1,10 +1,15 @@
-// Reference kernels for the resize_pad family.
+// Reference kernels for the resize_pad family: Pad (kernels/ref/pad.cpp) and Resize / Upsample
+// (kernels/ref/resize.cpp).
 #include "kernels/kernel_registry.h"
-#include "runtime/ir/dtype_dispatch.h"
-#include "runtime/ops/infer_helpers.h"
 
 namespace joule::kernels {
 
-void register_ref_resize_pad(KernelRegistry& r) { (void)r; }
+void register_ref_pad(KernelRegistry& r);
+void register_ref_resize(KernelRegistry& r);
+
+void register_ref_resize_pad(KernelRegistry& r) {
+  register_ref_pad(r);
+  register_ref_resize(r);
+}
 
 }  // namespace joule::kernels
