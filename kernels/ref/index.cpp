@@ -7,6 +7,7 @@
 #include "kernels/ref/movement.h"
 #include "runtime/ir/dtype_dispatch.h"
 #include "runtime/ops/infer_helpers.h"
+#include "runtime/ops/shape_util.h"
 
 namespace joule::kernels {
 
@@ -135,6 +136,34 @@ Status reverse_sequence_ref(KernelContext& ctx) {
   return Status::ok();
 }
 
+// Unique: Y gathers the first occurrence of each unique slice ([outer, U, inner] view);
+// indices / inverse_indices / counts come straight from ops::compute_unique.
+Status unique_ref(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  int axis = -1;
+  if (ctx.node.has_attr("axis")) axis = *ops::normalize_axis(ctx.node.attr_int("axis", 0), x.rank());
+  ops::UniqueResult r;
+  if (!ops::compute_unique(x, axis, ctx.node.attr_int("sorted", 1) != 0, r)) return bad_dtype(ctx, x.dtype());
+  int64_t outer = 1, n = x.numel(), inner = 1;
+  if (axis >= 0) {
+    n = x.shape()[static_cast<size_t>(axis)];
+    for (int d = 0; d < axis; ++d) outer *= x.shape()[static_cast<size_t>(d)];
+    for (size_t d = static_cast<size_t>(axis) + 1; d < x.shape().size(); ++d) inner *= x.shape()[d];
+  }
+  const int64_t u = static_cast<int64_t>(r.first.size());
+  if (ctx.out(0).numel() != outer * u * inner) return internal_error(ctx.node.label() + ": output size differs from the inferred one");
+  const size_t es = dtype_size(x.dtype()), row = static_cast<size_t>(inner) * es;
+  const auto* src = static_cast<const std::byte*>(x.raw());
+  auto* dst = static_cast<std::byte*>(ctx.out(0).raw());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < u; ++k)
+      std::memcpy(dst + static_cast<size_t>(o * u + k) * row, src + static_cast<size_t>(o * n + r.first[static_cast<size_t>(k)]) * row, row);
+  const std::vector<int64_t>* extra[3] = {&r.first, &r.inverse, &r.counts};
+  for (size_t i = 1; i < 4; ++i)
+    if (ctx.has_output(i)) std::copy(extra[i - 1]->begin(), extra[i - 1]->end(), ctx.out(i).data<int64_t>());
+  return Status::ok();
+}
+
 KernelDef ref(const char* op, const char* name, KernelFn fn) {
   return {"", op, name, Device::kCpu, Isa::kScalar, 0, nullptr, nullptr, fn};
 }
@@ -146,6 +175,7 @@ void register_ref_index(KernelRegistry& r) {
   r.add(ref("OneHot", "onehot__ref", one_hot_ref));
   r.add(ref("Compress", "compress__ref", compress_ref));
   r.add(ref("ReverseSequence", "reversesequence__ref", reverse_sequence_ref));
+  r.add(ref("Unique", "unique__ref", unique_ref));
   register_ref_gather_scatter(r);
 }
 

@@ -202,6 +202,7 @@ void register_index_ops(OpRegistry& r) {
   r.add({"", "OneHot", 3, 3, 1, 1, infer_one_hot});
   r.add({"", "Compress", 2, 2, 1, 1, infer_compress});
   r.add({"", "ReverseSequence", 2, 2, 1, 1, infer_reverse_sequence});
+  register_unique_op(r);
 }
 
 }  // namespace joule::ops

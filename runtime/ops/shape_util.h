@@ -18,6 +18,17 @@ namespace joule::ops {
 class OpRegistry;
 /// Sub-families of register_shape_ops / register_index_ops (shape_gen_ops.cpp, index_ops.cpp).
 void register_shape_generator_ops(OpRegistry& r);
+void register_unique_op(OpRegistry& r);
+
+/// Unique (runtime/ops/unique_ops.cpp), shared by inference and the reference kernel. The input
+/// is viewed as [outer, n, inner] around `axis` (flattened to [1, numel, 1] when axis < 0) and
+/// the n slices are compared lexicographically. For each unique slice u (in ascending order when
+/// `sorted`, else in order of first occurrence): first[u] = its first slice index, counts[u] =
+/// its number of occurrences; inverse[k] = the u of slice k. False for an unsupported dtype.
+struct UniqueResult {
+  std::vector<int64_t> first, counts, inverse;
+};
+bool compute_unique(const Tensor& x, int axis, bool sorted, UniqueResult& r);
 
 /// Largest tensor (in bytes) a shape/index op will infer; anything bigger is an absurd,
 /// usually hostile, shape (e.g. Expand to 2^40 elements) and becomes a resource-limit error
