@@ -495,3 +495,124 @@ TEST(ConvRef, TimingResNetLayer) {
                 threads ? "1" : "all", ms, cpu_ms);
   }
 }
+
+TEST(ConvTransposeRef, MatchesNaiveScatter2d) {
+  std::mt19937 rng(21);
+  auto pick = [&](std::vector<int64_t> v) { return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)]; };
+  for (int iter = 0; iter < 40; ++iter) {
+    int64_t group = pick({1, 1, 3}), c = group * pick({1, 2}), mg = pick({1, 2, 5});
+    int64_t ih = pick({1, 3, 5}), iw = pick({2, 4, 7}), kh = pick({1, 2, 3}), kw = pick({1, 3});
+    int64_t sh = pick({1, 2, 3}), sw = pick({1, 2}), dh = pick({1, 2}), dw = pick({1, 2});
+    int64_t oph = pick({0, 1}) % sh, opw = pick({0, 1}) % sw;
+    int64_t pt = pick({0, 1}), pl = pick({0, 1}), pbm = pick({0, 1}), pr = pick({0, 2});
+    int64_t oh = sh * (ih - 1) + oph + (kh - 1) * dh + 1 - pt - pbm, ow = sw * (iw - 1) + opw + (kw - 1) * dw + 1 - pl - pr;
+    if (oh < 1 || ow < 1) continue;
+    int64_t m = mg * group, cg = c / group;
+    Tensor x = random_f32({2, c, ih, iw}, rng), wt = random_f32({c, mg, kh, kw}, rng), b = random_f32({m}, rng);
+    std::vector<double> want(size_t(2 * m * oh * ow));
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t oc = 0; oc < m; ++oc)
+        for (int64_t i = 0; i < oh * ow; ++i) want[size_t((n * m + oc) * oh * ow + i)] = b.data<float>()[oc];
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t j = 0; j < mg; ++j)
+          for (int64_t y0 = 0; y0 < ih; ++y0)
+            for (int64_t x0 = 0; x0 < iw; ++x0)
+              for (int64_t a = 0; a < kh; ++a)
+                for (int64_t e = 0; e < kw; ++e) {
+                  int64_t oy = y0 * sh - pt + a * dh, ox = x0 * sw - pl + e * dw;
+                  if (oy < 0 || oy >= oh || ox < 0 || ox >= ow) continue;
+                  int64_t oc = (ci / cg) * mg + j;
+                  want[size_t(((n * m + oc) * oh + oy) * ow + ox)] += double(x.data<float>()[((n * c + ci) * ih + y0) * iw + x0]) *
+                                                                       wt.data<float>()[((ci * mg + j) * kh + a) * kw + e];
+                }
+    Attrs attrs = {{"group", int_attr(group)},         {"strides", ints({sh, sw})},
+                   {"dilations", ints({dh, dw})},      {"pads", ints({pt, pl, pbm, pr})},
+                   {"output_padding", ints({oph, opw})}};
+    std::vector<Tensor> out;
+    Status st = run_op("ConvTranspose", {x, wt, b}, attrs, 1, out, 17, iter % 2 ? 3 : 1);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    expect_close(out[0], want, {2, m, oh, ow}, 1e-5, "conv_transpose case " + std::to_string(iter));
+    // output_shape gives the same result when it asks for the size the pads produce.
+    if (pt == pbm && pl == pr) {
+      Attrs a2 = attrs;
+      a2.erase("pads");
+      a2["output_shape"] = ints({oh, ow});
+      st = run_op("ConvTranspose", {x, wt, b}, a2, 1, out, 17);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      expect_close(out[0], want, {2, m, oh, ow}, 1e-5, "conv_transpose output_shape case " + std::to_string(iter));
+    }
+  }
+}
+
+TEST(PoolRef, LpPoolAndGlobalPools) {
+  std::mt19937 rng(8);
+  Win w{{6, 7}, {3, 2}, {2, 1}, {1, 1}, {1, 0}, {1, 1}, {}};
+  for (size_t i = 0; i < 2; ++i) w.out.push_back(out_dim(w.in[i], w.k[i], w.s[i], w.d[i], w.pb[i], w.pe[i], false));
+  Tensor x = random_f32({2, 3, 6, 7}, rng);
+  int64_t nout = w.out[0] * w.out[1];
+  std::vector<double> want(size_t(6 * nout), 0.0);
+  for (int64_t pl = 0; pl < 6; ++pl)
+    each_tap(w, [&](int64_t o, int64_t flat, bool) {
+      if (flat >= 0) want[size_t(pl * nout + o)] += std::pow(std::fabs(x.value_as_double(pl * 42 + flat)), 3);
+    });
+  for (double& v : want) v = std::cbrt(v);
+  Attrs attrs = window_attrs(w);
+  attrs.erase("dilations");
+  attrs["kernel_shape"] = ints(w.k);
+  attrs["p"] = int_attr(3);
+  std::vector<Tensor> out;
+  Status st = run_op("LpPool", {x}, attrs, 1, out, 11);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  expect_close(out[0], want, nc_shape(2, 3, w.out), 1e-5, "lppool");
+
+  std::vector<double> avg, mx, lp;
+  for (int64_t pl = 0; pl < 6; ++pl) {
+    double s = 0, m = -INFINITY, l = 0;
+    for (int64_t i = 0; i < 42; ++i) {
+      double v = x.value_as_double(pl * 42 + i);
+      s += v, m = std::max(m, v), l += v * v;
+    }
+    avg.push_back(s / 42), mx.push_back(m), lp.push_back(std::sqrt(l));
+  }
+  for (auto [op, ref] : {std::pair{"GlobalAveragePool", &avg}, std::pair{"GlobalMaxPool", &mx}, std::pair{"GlobalLpPool", &lp}}) {
+    st = run_op(op, {x}, {}, 1, out, 13);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    expect_close(out[0], *ref, {2, 3, 1, 1}, 1e-6, op);
+  }
+}
+
+TEST(NormRef, BatchNormSpatialZeroAndMixedDtypes) {
+  std::mt19937 rng(17);
+  Tensor x = random_f32({2, 3, 5}, rng);
+  // opset 7, spatial=0: one statistic per (channel, position).
+  Tensor s = random_f32({3, 5}, rng), b = random_f32({3, 5}, rng), mean = random_f32({3, 5}, rng), var = random_f32({3, 5}, rng);
+  for (int64_t i = 0; i < var.numel(); ++i) var.data<float>()[i] = std::fabs(var.data<float>()[i]) + 0.1f;
+  std::vector<double> want(size_t(x.numel()));
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t slot = i % 15;
+    want[size_t(i)] = (x.data<float>()[i] - double(mean.data<float>()[slot])) / std::sqrt(double(var.data<float>()[slot]) + 1e-5) *
+                          s.data<float>()[slot] +
+                      b.data<float>()[slot];
+  }
+  std::vector<Tensor> out;
+  Status st = run_op("BatchNormalization", {x, s, b, mean, var}, {{"spatial", int_attr(0)}}, 1, out, 7);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  expect_close(out[0], want, x.shape(), 1e-5, "batchnorm spatial=0");
+
+  // opset 15: float16 X with float32 statistics, per channel.
+  Tensor xh(DType::kF16, {2, 3, 5});
+  for (int64_t i = 0; i < x.numel(); ++i) xh.data<Half>()[i] = Half(x.data<float>()[i]);
+  Tensor s1 = random_f32({3}, rng), b1 = random_f32({3}, rng), m1 = random_f32({3}, rng), v1 = random_f32({3}, rng);
+  for (int64_t i = 0; i < 3; ++i) v1.data<float>()[i] = std::fabs(v1.data<float>()[i]) + 0.1f;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t ch = (i / 5) % 3;
+    want[size_t(i)] = (xh.value_as_double(i) - m1.data<float>()[ch]) / std::sqrt(double(v1.data<float>()[ch]) + 1e-5) *
+                          s1.data<float>()[ch] +
+                      b1.data<float>()[ch];
+  }
+  st = run_op("BatchNormalization", {xh, s1, b1, m1, v1}, {}, 1, out, 15);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_EQ(out[0].dtype(), DType::kF16);
+  expect_close(out[0], want, x.shape(), 2e-3, "batchnorm f16");
+}
