@@ -29,6 +29,7 @@ Status concat_ref(KernelContext& ctx) {
   size_t col = 0;  // byte offset of the current input's chunk inside an output row
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     const Tensor& in = ctx.in(i);
+    if (in.numel() == 0) continue;  // contributes nothing (and may have another rank, see inference)
     const size_t chunk = static_cast<size_t>(in.shape()[static_cast<size_t>(axis)] * inner) * es;
     const auto* src = static_cast<const std::byte*>(in.raw());
     if (chunk)

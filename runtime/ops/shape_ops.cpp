@@ -169,10 +169,21 @@ Status infer_transpose(InferContext& ctx) {
 
 // ---- Concat, Split -----------------------------------------------------------------------------
 
+// Inputs agree on every dim but `axis`, which is summed. An input with no elements whose rank
+// differs from the others (e.g. a [0] placeholder next to 2-D tensors) is ignored, as ONNX
+// Runtime does; the kernel skips empty inputs.
 Status infer_concat(InferContext& ctx) {
   const Node& n = ctx.node();
   if (!n.has_attr("axis")) return ctx.fail("the axis attribute is required");
-  const TensorDesc& first = ctx.input(0);
+  size_t ref = 0;  // the first non-empty input sets the rank and the other dims
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) return ctx.fail("input " + std::to_string(i) + " is missing");
+    if (shape_numel(ctx.input(i).shape) > 0) {
+      ref = i;
+      break;
+    }
+  }
+  const TensorDesc& first = ctx.input(ref);
   const int r = first.rank();
   if (r == 0) return ctx.fail("cannot concatenate scalars");
   auto ax = normalize_axis(n.attr_int("axis", 0), r);
@@ -180,13 +191,13 @@ Status infer_concat(InferContext& ctx) {
   Shape out = first.shape;
   out[static_cast<size_t>(*ax)] = 0;
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
-    if (!ctx.has_input(i)) return ctx.fail("input " + std::to_string(i) + " is missing");
     const TensorDesc& d = ctx.input(i);
-    if (d.dtype != first.dtype) return ctx.fail("input " + std::to_string(i) + " is " + std::string(dtype_name(d.dtype)) + " but input 0 is " + std::string(dtype_name(first.dtype)));
+    if (d.dtype != first.dtype) return ctx.fail("input " + std::to_string(i) + " is " + std::string(dtype_name(d.dtype)) + " but input " + std::to_string(ref) + " is " + std::string(dtype_name(first.dtype)));
+    if (d.rank() != r && shape_numel(d.shape) == 0) continue;
     bool ok = d.rank() == r;
     for (int k = 0; ok && k < r; ++k)
       if (k != *ax && d.shape[static_cast<size_t>(k)] != first.shape[static_cast<size_t>(k)]) ok = false;
-    if (!ok) return ctx.fail("input " + std::to_string(i) + " has shape " + shape_to_string(d.shape) + ", which does not match input 0's " + shape_to_string(first.shape) + " outside axis " + std::to_string(*ax));
+    if (!ok) return ctx.fail("input " + std::to_string(i) + " has shape " + shape_to_string(d.shape) + ", which does not match input " + std::to_string(ref) + "'s " + shape_to_string(first.shape) + " outside axis " + std::to_string(*ax));
     out[static_cast<size_t>(*ax)] += d.shape[static_cast<size_t>(*ax)];
   }
   ctx.output(0) = TensorDesc::known(first.dtype, out);

@@ -513,3 +513,44 @@ TEST(ShapeIndexErrors, BadShapesAndIndicesGiveCleanErrors) {
   st = OpGraph("ReverseSequence").input(x).input(i64({4, 18, 1})).attr("batch_axis", int64_t{0}).attr("time_axis", int64_t{1}).run(out);
   EXPECT_NE(st.message().find("sequence_lens[1] = 18 is outside [0, 17]"), std::string::npos) << st.message();
 }
+
+TEST(ShapeOps, ConstantShapeSizeEyeLikeUniqueAndEmptyConcat) {
+  Tensor v = Tensor::from_vector<int32_t>({2, 2}, {7, -3, 5, 1});
+  Tensor c = OpGraph("Constant").attr("value", v).run1();
+  ASSERT_EQ(c.shape(), (Shape{2, 2}));
+  EXPECT_EQ(c.data<int32_t>()[1], -3);
+  Tensor cs = OpGraph("ConstantOfShape").input(i64({3, 1, 17})).attr("value", Tensor::from_vector<int64_t>({1}, {-9})).run1();
+  ASSERT_EQ(cs.shape(), (Shape{3, 1, 17}));
+  for (int64_t i = 0; i < cs.numel(); ++i) ASSERT_EQ(cs.data<int64_t>()[i], -9);
+  Tensor scalar = OpGraph("ConstantOfShape").input(Tensor(DType::kI64, {0})).run1();
+  EXPECT_EQ(scalar.shape(), Shape{});
+  EXPECT_EQ(scalar.dtype(), DType::kF32);
+
+  std::mt19937 rng(111);
+  Tensor x = random_f32({3, 1, 17, 5}, rng);
+  Tensor sh = OpGraph("Shape").input(x).attr("start", int64_t{1}).attr("end", int64_t{-1}).run1();
+  ASSERT_EQ(sh.shape(), (Shape{2}));
+  EXPECT_EQ(sh.data<int64_t>()[0], 1);
+  EXPECT_EQ(sh.data<int64_t>()[1], 17);
+  EXPECT_EQ(OpGraph("Size").input(x).run1().data<int64_t>()[0], 255);
+
+  Tensor eye = OpGraph("EyeLike").input(Tensor(DType::kI32, {3, 5})).attr("k", int64_t{2}).attr("dtype", int64_t{11}).run1();
+  ASSERT_EQ(eye.dtype(), DType::kF64);
+  for (int64_t i = 0; i < 15; ++i) EXPECT_EQ(eye.data<double>()[i], (i % 5) - (i / 5) == 2 ? 1.0 : 0.0);
+
+  // Unique along axis 1 of a [2, 5] tensor with repeated columns, unsorted (first-occurrence order).
+  Tensor u = Tensor::from_vector<float>({2, 5}, {1, 3, 1, 2, 3, 4, 0, 4, 4, 0});
+  std::vector<Tensor> outs;
+  ASSERT_TRUE(OpGraph("Unique").input(u).attr("axis", int64_t{1}).attr("sorted", int64_t{0}).run(outs, 4).is_ok());
+  ASSERT_EQ(outs[0].shape(), (Shape{2, 3}));  // columns (1,4), (3,0), (2,4)
+  EXPECT_EQ(std::vector<float>(outs[0].data<float>(), outs[0].data<float>() + 6), (std::vector<float>{1, 3, 2, 4, 0, 4}));
+  EXPECT_EQ(std::vector<int64_t>(outs[1].data<int64_t>(), outs[1].data<int64_t>() + 3), (std::vector<int64_t>{0, 1, 3}));
+  EXPECT_EQ(std::vector<int64_t>(outs[2].data<int64_t>(), outs[2].data<int64_t>() + 5), (std::vector<int64_t>{0, 1, 0, 2, 1}));
+  EXPECT_EQ(std::vector<int64_t>(outs[3].data<int64_t>(), outs[3].data<int64_t>() + 3), (std::vector<int64_t>{2, 2, 1}));
+
+  // An empty 1-D placeholder next to 2-D inputs is ignored.
+  Tensor a = random_f32({3, 2}, rng);
+  Tensor cc = OpGraph("Concat").input(Tensor(DType::kF32, {0})).input(a).input(a).attr("axis", int64_t{1}).run1();
+  ASSERT_EQ(cc.shape(), (Shape{3, 4}));
+  for (int64_t i = 0; i < 12; ++i) EXPECT_EQ(cc.data<float>()[i], a.data<float>()[(i / 4) * 2 + i % 2]);
+}
