@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -147,5 +148,41 @@ TEST_P(E2EBatch, BatchOfTwoMatchesBatchOfOne) {
 INSTANTIATE_TEST_SUITE_P(Models, E2EBatch,
                          ::testing::Values("resnet18", "mobilenetv3_small", "efficientnet_lite", "dbnet_lite"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// The comparison itself must catch wrong results, or every test above passes vacuously.
+TEST(E2EHarness, ComparisonCatchesWrongResults) {
+  std::mt19937 rng(7);
+  std::normal_distribution<double> d(0.0, 2.0);
+  const int64_t n = 1017;
+  Tensor ref(DType::kF64, {3, 339});
+  Tensor got(DType::kF32, {3, 339});
+  for (int64_t i = 0; i < n; ++i) {
+    ref.data<double>()[i] = d(rng);
+    got.data<float>()[i] = static_cast<float>(ref.data<double>()[i]);
+  }
+  EXPECT_TRUE(compare_to_reference(got, ref).ok()) << compare_to_reference(got, ref).summary();
+  Tensor scaled = got.clone();
+  for (int64_t i = 0; i < n; ++i) scaled.data<float>()[i] *= 1.000001f;  // float32-sized drift passes
+  EXPECT_TRUE(compare_to_reference(scaled, ref).ok());
+
+  Tensor one_off = got.clone();
+  one_off.data<float>()[555] += 2e-3f;
+  Comparison c = compare_to_reference(one_off, ref);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.worst_index, 555);
+
+  Tensor nan = got.clone();
+  nan.data<float>()[17] = std::nanf("");
+  EXPECT_FALSE(compare_to_reference(nan, ref).ok());
+
+  Tensor sign = got.clone();
+  for (int64_t i = 0; i < n; ++i) sign.data<float>()[i] = -sign.data<float>()[i];
+  EXPECT_FALSE(compare_to_reference(sign, ref).ok());
+
+  EXPECT_FALSE(compare_to_reference(got.reshaped({339, 3}), ref).ok());
+  EXPECT_FALSE(compare_to_reference(Tensor(DType::kI32, {3, 339}), ref).ok());
+  EXPECT_EQ(first_bitwise_difference(got, got.clone()), -1);
+  EXPECT_EQ(first_bitwise_difference(got, one_off), 555);
+}
 
 }  // namespace
