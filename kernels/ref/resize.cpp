@@ -146,45 +146,53 @@ T to_output(double v) {
   }
 }
 
-template <class T>
-struct Interp {
-  const T* in;
-  const std::vector<AxisTaps>* axes;
-  const std::vector<int64_t>* pos;
-  // Sum over the taps of axes [d, rank) of weight * input, for the output position `pos`.
-  double gather(size_t d, int64_t off) const {
-    if (d == axes->size()) return static_cast<double>(to_compute(in[off]));
-    const AxisTaps& a = (*axes)[d];
-    const int64_t y = (*pos)[d];
-    double s = 0;
-    for (int64_t t = a.begin[static_cast<size_t>(y)]; t < a.begin[static_cast<size_t>(y) + 1]; ++t)
-      s += a.weight[static_cast<size_t>(t)] * gather(d + 1, off + a.offset[static_cast<size_t>(t)]);
-    return s;
-  }
-};
-
+// Walks the output row by row (a row = the last axis). For each row the taps of the outer axes
+// are expanded once into (input offset, weight) combinations; each output element of the row then
+// sums those combinations times the last axis' taps.
 template <class T>
 void resize_impl(const Tensor& x, Tensor& out, const std::vector<AxisTaps>& axes, ResizeMode mode, double extrapolation) {
   const Shape& os = out.shape();
-  const size_t r = os.size();
-  const int64_t total = out.numel();
   const T* pi = x.data<T>();
   T* po = out.data<T>();
-  std::vector<int64_t> pos(r, 0);
-  Interp<T> interp{pi, &axes, &pos};
-  for (int64_t i = 0; i < total; ++i) {
+  if (os.empty()) {  // rank 0: nothing to resize
+    po[0] = pi[0];
+    return;
+  }
+  const size_t r = os.size();
+  const int64_t width = os[r - 1];
+  const AxisTaps& last = axes[r - 1];
+  const int64_t rows = out.numel() / width;
+  std::vector<int64_t> pos(r - 1, 0);  // current outer output coordinates
+  std::vector<std::pair<int64_t, double>> combos, next;
+  for (int64_t row = 0; row < rows; ++row) {
     bool outside = false;
-    for (size_t d = 0; d < r; ++d) outside |= axes[d].outside[static_cast<size_t>(pos[d])] != 0;
-    if (outside) {
-      po[i] = to_output<T>(extrapolation);
-    } else if (mode == ResizeMode::kNearest) {
-      int64_t off = 0;  // exactly one tap per axis: copy without arithmetic
-      for (size_t d = 0; d < r; ++d) off += axes[d].offset[static_cast<size_t>(axes[d].begin[static_cast<size_t>(pos[d])])];
-      po[i] = pi[off];
-    } else {
-      po[i] = to_output<T>(interp.gather(0, 0));
+    combos.assign(1, {0, 1.0});
+    for (size_t d = 0; d + 1 < r; ++d) {
+      const AxisTaps& a = axes[d];
+      const size_t y = static_cast<size_t>(pos[d]);
+      outside |= a.outside[y] != 0;
+      next.clear();
+      for (const auto& [off, w] : combos)
+        for (int64_t t = a.begin[y]; t < a.begin[y + 1]; ++t)
+          next.push_back({off + a.offset[static_cast<size_t>(t)], w * a.weight[static_cast<size_t>(t)]});
+      combos.swap(next);
     }
-    for (size_t d = r; d-- > 0;) {  // odometer increment
+    T* dst = po + row * width;
+    for (int64_t yl = 0; yl < width; ++yl) {
+      const size_t y = static_cast<size_t>(yl);
+      if (outside || last.outside[y]) {
+        dst[yl] = to_output<T>(extrapolation);
+      } else if (mode == ResizeMode::kNearest) {  // one tap per axis: copy without arithmetic
+        dst[yl] = pi[combos[0].first + last.offset[static_cast<size_t>(last.begin[y])]];
+      } else {
+        double acc = 0;
+        for (const auto& [off, w] : combos)
+          for (int64_t t = last.begin[y]; t < last.begin[y + 1]; ++t)
+            acc += w * last.weight[static_cast<size_t>(t)] * static_cast<double>(to_compute(pi[off + last.offset[static_cast<size_t>(t)]]));
+        dst[yl] = to_output<T>(acc);
+      }
+    }
+    for (size_t d = r - 1; d-- > 0;) {  // odometer over the outer axes
       if (++pos[d] < os[d]) break;
       pos[d] = 0;
     }

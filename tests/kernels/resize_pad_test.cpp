@@ -419,6 +419,34 @@ TEST(Resize, NearestCopiesInt64Exactly) {
     for (int64_t c = 0; c < 51; ++c) ASSERT_EQ(y.data<int64_t>()[r * 51 + c], x.data<int64_t>()[r * 17 + c / 3]);
 }
 
+TEST(Resize, Uint8RoundsAndFloat16Interpolates) {
+  // uint8 linear: interpolated in double, rounded to nearest and saturated.
+  std::mt19937 rng(31);
+  std::vector<uint8_t> v(17);
+  for (auto& e : v) e = static_cast<uint8_t>(rng() % 256);
+  Tensor x = Tensor::from_vector<uint8_t>({17}, v);
+  Tensor y;
+  Status st = run_op(13, "Resize", {runtime_in(x), omitted(), const_in(Tensor::from_vector<float>({1}, {2.5f}))}, {{"mode", attr_s("linear")}}, y);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_EQ(y.shape(), (Shape{42}));
+  for (int64_t i = 0; i < 42; ++i) {
+    double want = sample_1d([&](int64_t k) { return static_cast<double>(v[static_cast<size_t>(k)]); }, 17, (i + 0.5) / 2.5 - 0.5, "linear", "");
+    ASSERT_EQ(y.data<uint8_t>()[i], static_cast<uint8_t>(std::lround(want))) << i;
+  }
+  // float16 cubic on 3 x 17 -> 5 x 11 against the float computation at half precision.
+  Tensor xf = random_f32({3, 17}, 33);
+  Tensor xh(DType::kF16, {3, 17});
+  for (int64_t i = 0; i < xf.numel(); ++i) {
+    xh.data<Half>()[i] = Half(xf.data<float>()[i]);
+    xf.data<float>()[i] = static_cast<float>(xh.data<Half>()[i]);  // same values in both
+  }
+  st = run_op(13, "Resize", {runtime_in(xh), omitted(), omitted(), const_in(Tensor::from_vector<int64_t>({2}, {5, 11}))}, {{"mode", attr_s("cubic")}}, y);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_EQ(y.dtype(), DType::kF16);
+  std::vector<double> want = expected_resize(xf, {5, 11}, {5.0 / 3, 11.0 / 17}, "cubic", "half_pixel", "");
+  for (int64_t i = 0; i < 55; ++i) ASSERT_NEAR(static_cast<float>(y.data<Half>()[i]), want[static_cast<size_t>(i)], 4e-3 * (1 + std::fabs(want[static_cast<size_t>(i)])));
+}
+
 TEST(Resize, ErrorsAreClean) {
   Tensor x = random_f32({1, 3, 17, 17}, 3);
   Tensor y;
