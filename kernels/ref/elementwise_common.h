@@ -81,7 +81,16 @@ void binary_map(const Tensor& a, const Tensor& b, Tensor& out, F&& f) {
                               const TA* x = pa + off[0];
                               const TB* y = pb + off[1];
                               TO* z = po + o;
-                              for (int64_t j = 0; j < n; ++j) z[j] = f(x[j * s[0]], y[j * s[1]]);
+                              // Same loop, specialised on the common step patterns so it vectorises.
+                              if (s[0] == 1 && s[1] == 1) {
+                                for (int64_t j = 0; j < n; ++j) z[j] = f(x[j], y[j]);
+                              } else if (s[0] == 1 && s[1] == 0) {
+                                for (int64_t j = 0; j < n; ++j) z[j] = f(x[j], y[0]);
+                              } else if (s[0] == 0 && s[1] == 1) {
+                                for (int64_t j = 0; j < n; ++j) z[j] = f(x[0], y[j]);
+                              } else {
+                                for (int64_t j = 0; j < n; ++j) z[j] = f(x[j * s[0]], y[j * s[1]]);
+                              }
                             });
 }
 
