@@ -1,6 +1,8 @@
 // MAC counting from shapes: the dominant cost of the ops that matter for energy.
 #include "runtime/cost_model.h"
 
+#include "runtime/ops/einsum_equation.h"
+
 namespace joule {
 
 int64_t node_macs(const ir::Node& n) {
@@ -31,6 +33,19 @@ int64_t node_macs(const ir::Node& n) {
     int64_t k = a.empty() ? 1 : a.back();
     if (op == "Gemm" && n.attr_int("transA", 0) && a.size() == 2) k = a[0];
     return shape_numel(n.outputs[0]->desc.shape) * k;
+  }
+  if (op == "Einsum") {
+    // One multiply per operand pair for every combination of all labels (output and summed).
+    std::vector<Shape> shapes;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (!known(i)) return -1;
+      shapes.push_back(n.inputs[i]->desc.shape);
+    }
+    ops::EinsumPlan plan;
+    if (!ops::plan_einsum(n.attr_string("equation", ""), shapes, plan).is_ok()) return -1;
+    int64_t combos = 1;
+    for (int64_t s : plan.label_size) combos *= s;
+    return combos * static_cast<int64_t>(shapes.size() > 1 ? shapes.size() - 1 : 0);
   }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "joule/session.h"
+#include "runtime/cost_model.h"
 #include "runtime/ir/graph.h"
 #include "runtime/ops/infer_helpers.h"
 
@@ -509,4 +510,62 @@ TEST(LinalgReduceErrors, BadShapesAndAxesGiveCleanErrors) {
 
   st = run_op("QuantizeLinear", {rand_f32({3, 4}, 1), rand_f32({3}, 2), Tensor(DType::kU8, {3})}, {ai("axis", 1)}, out, 13);
   EXPECT_NE(st.message().find("per-axis scale"), std::string::npos) << st.message();
+}
+
+// ---------------------------------------------------------------- Integer convolution
+
+TEST(QuantRef, QLinearConvGroupedStridedPerChannelMatchesLoops) {
+  // x: 1 x 4 x 7 x 6 (uint8), w: 6 x 2 x 3 x 2 (int8), group 2, strides (2,1), dilations (1,2), pads (1,0,2,1).
+  const int64_t C = 4, H = 7, W = 6, OC = 6, G = 2, KH = 3, KW = 2;
+  const int64_t sh = 2, sw = 1, dh = 1, dw = 2, pt = 1, pl = 0, pb = 2, pr = 1;
+  const int64_t OH = (H + pt + pb - ((KH - 1) * dh + 1)) / sh + 1, OW = (W + pl + pr - ((KW - 1) * dw + 1)) / sw + 1;
+  Tensor x(DType::kU8, {1, C, H, W}), w(DType::kI8, {OC, C / G, KH, KW});
+  std::mt19937 rng(33);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<uint8_t>()[i] = uint8_t(rng());
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = int8_t(rng());
+  Tensor ws(DType::kF32, {OC}), bias(DType::kI32, {OC});
+  for (int64_t o = 0; o < OC; ++o) {
+    ws.data<float>()[o] = 0.001f * float(1 + o);
+    bias.data<int32_t>()[o] = int32_t(rng() % 2001) - 1000;
+  }
+  float xs = 0.05f, ys = 0.7f;
+  uint8_t xz = 128, yz = 90;
+  std::vector<Attr> attrs = {ai("group", G), ais("strides", {sh, sw}), ais("dilations", {dh, dw}), ais("pads", {pt, pl, pb, pr})};
+  std::vector<Tensor> q, ci;
+  Status st = run_op("QLinearConv", {x, Tensor::scalar(xs), Tensor::scalar(xz), w, ws, Tensor::scalar<int8_t>(0), Tensor::scalar(ys),
+                                     Tensor::scalar(yz), bias}, attrs, q, 10);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_TRUE(run_op("ConvInteger", {x, w, Tensor::scalar(xz)}, attrs, ci, 10).is_ok());
+  ASSERT_EQ(q[0].shape(), (Shape{1, OC, OH, OW}));
+  for (int64_t o = 0; o < OC; ++o)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int64_t acc = 0, g = o / (OC / G);
+        for (int64_t c = 0; c < C / G; ++c)
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              int64_t ih = oh * sh - pt + kh * dh, iw = ow * sw - pl + kw * dw;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              acc += (int64_t{x.data<uint8_t>()[((g * (C / G) + c) * H + ih) * W + iw]} - xz) *
+                     w.data<int8_t>()[((o * (C / G) + c) * KH + kh) * KW + kw];
+            }
+        int64_t oi = (o * OH + oh) * OW + ow;
+        EXPECT_EQ(ci[0].data<int32_t>()[oi], acc);
+        float mult = xs * ws.data<float>()[o] / ys;
+        double want = std::clamp(std::nearbyint(double(acc + bias.data<int32_t>()[o]) * double(mult)) + yz, 0.0, 255.0);
+        EXPECT_EQ(q[0].data<uint8_t>()[oi], want) << o << "," << oh << "," << ow;
+      }
+}
+
+TEST(LinalgRef, EinsumMacCount) {
+  ir::Graph g;
+  g.opset_imports[""] = 12;
+  ir::Value* q = g.add_value("q");
+  ir::Value* k = g.add_value("k");
+  ir::Value* y = g.add_value("y");
+  q->desc = ir::TensorDesc::known(DType::kF32, {2, 3, 5, 17});
+  k->desc = ir::TensorDesc::known(DType::kF32, {2, 3, 7, 17});
+  ir::Node* n = g.add_node("Einsum", {q, k}, {y}, "e");
+  n->attrs["equation"] = as("equation", "bhid,bhjd->bhij").value;
+  EXPECT_EQ(node_macs(*n), 2 * 3 * 5 * 7 * 17);
 }
