@@ -11,6 +11,12 @@
 
 namespace joule::kernels {
 
+class KernelRegistry;
+// Sub-families of register_ref_shape / register_ref_index (kernels/ref/*.cpp).
+void register_ref_concat_split(KernelRegistry& r);
+void register_ref_shape_gen(KernelRegistry& r);
+void register_ref_gather_scatter(KernelRegistry& r);
+
 /// Calls fn.template operator()<W>() with an unsigned word type of `elem_size` bytes.
 /// Returns false for sizes other than 1, 2, 4, 8 (packed 4-bit types, strings).
 template <class Fn>
@@ -64,15 +70,5 @@ inline bool strided_copy(const void* in, int64_t base, const std::vector<int64_t
     }
   });
 }
-
-}  // namespace joule::kernels
-
-namespace joule::kernels {
-
-class KernelRegistry;
-// Sub-families of register_ref_shape / register_ref_index (kernels/ref/*.cpp).
-void register_ref_concat_split(KernelRegistry& r);
-void register_ref_shape_gen(KernelRegistry& r);
-void register_ref_gather_scatter(KernelRegistry& r);
 
 }  // namespace joule::kernels

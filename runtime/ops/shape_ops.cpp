@@ -107,7 +107,7 @@ Status infer_squeeze(InferContext& ctx) {
   std::vector<int64_t> axes;
   JOULE_RETURN_IF_ERROR(read_axes(ctx, given, axes));
   std::vector<bool> drop(static_cast<size_t>(r), false);
-  if (!given) {  // no axes: drop every 1-dim
+  if (!given || axes.empty()) {  // no (or empty) axes: drop every 1-dim, as ONNX Runtime does
     for (int i = 0; i < r; ++i) drop[static_cast<size_t>(i)] = in[static_cast<size_t>(i)] == 1;
   }
   for (int64_t a : axes) {
