@@ -1,6 +1,7 @@
 // ModelProto -> ir::Graph. Validates everything a hostile file could get wrong before the IR sees it.
 #include <google/protobuf/io/coded_stream.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kMinOpset = 7;
+constexpr int kMinOpset = 1;  // opsets 1-6 run with their ops' opset-7 semantics where those agree
 constexpr int kMaxOpset = 21;  // newest ai.onnx opset whose semantics joule implements
 
 struct ImportState {
@@ -49,6 +50,15 @@ Status convert_value_info(const onnx::ValueInfoProto& vi, ir::Value& v, const st
         v.desc.shape.push_back(-1);
       }
       v.dim_params.push_back(d.has_dim_param() ? d.dim_param() : "");
+    }
+    // Declared sizes feed shape inference and the memory planner, whose element and byte counts
+    // are int64/size_t: refuse shapes whose byte count does not fit comfortably (2^62).
+    uint64_t n = std::max<uint64_t>(dtype_size(dt), 1);
+    for (int64_t d : v.desc.shape) {
+      if (d <= 0) continue;  // unknown or zero dims
+      if (n > (uint64_t{1} << 62) / static_cast<uint64_t>(d))
+        return resource_limit(what + " '" + vi.name() + "' declares shape " + shape_to_string(v.desc.shape) + ", whose size overflows");
+      n *= static_cast<uint64_t>(d);
     }
   }
   return Status::ok();

@@ -170,6 +170,16 @@ Status Session::Impl::build() {
     }
   }
   plan = plan_memory(graph);
+  // Every run would allocate (and zero) planned values in the arena, bypassing the heap allocator's
+  // size check: refuse a value over the per-tensor limit now, as the heap allocator would at run time.
+  for (auto& v : graph.values) {
+    if (static_cast<size_t>(v->id) >= plan.offset.size() || plan.offset[static_cast<size_t>(v->id)] < 0) continue;
+    uint64_t bytes = storage_bytes(v->desc.dtype, shape_numel(v->desc.shape));
+    if (bytes > options.max_tensor_bytes)
+      return resource_limit("value '" + v->name + "' of shape " + shape_to_string(v->desc.shape) + " (" +
+                            std::string(dtype_name(v->desc.dtype)) + ") needs " + std::to_string(bytes) +
+                            " bytes, over the limit of " + std::to_string(options.max_tensor_bytes));
+  }
   if (plan.complete) {
     stats.peak_activation_bytes = plan.arena_bytes;
     stats.naive_activation_bytes = plan.naive_bytes;

@@ -138,18 +138,35 @@ def main():
     write("constant_of_shape_huge.onnx",
           model([helper.make_node("ConstantOfShape", ["shape"], ["big"]),
                  helper.make_node("Add", ["big", "x"], ["y"])], [vi("x", [1])], [vi("y", [HUGE])], [shape]))
+    # 1.5 GiB: under the 16 GiB inference guard, over the 1 GiB max_tensor_bytes bad_models_test.cpp
+    # sets, and planned into the activation arena: the session must refuse it at load instead of
+    # allocating (and zeroing) it in every run.
+    shape_1_5gib = numpy_helper.from_array(np.array([3 << 27], dtype=np.int64), "shape")
+    write("constant_of_shape_1_5gib.onnx",
+          model([helper.make_node("ConstantOfShape", ["shape"], ["big"]),
+                 helper.make_node("Add", ["big", "x"], ["y"])], [vi("x", [1])], [vi("y", [3 << 27])], [shape_1_5gib]))
+    write_inputs("constant_of_shape_1_5gib.onnx", np.ones((1,), np.float32))
+    write("expand_1_5gib.onnx",
+          model([helper.make_node("Expand", ["x", "shape"], ["big"]),
+                 helper.make_node("Identity", ["big"], ["y"])], [vi("x", [1])], [vi("y", [3 << 27])], [shape_1_5gib]))
+    write_inputs("expand_1_5gib.onnx", np.ones((1,), np.float32))
     write("reshape_huge.onnx",
           model([helper.make_node("Reshape", ["x", "shape"], ["y"])], [vi("x", [4])], [vi("y", [HUGE])], [shape]))
 
     # --- failures at run time ------------------------------------------------------------
-    write("run_huge_input_dims.onnx", model([helper.make_node("Add", ["x", "x"], ["t"]),
-                                             helper.make_node("Identity", ["t"], ["y"])],
+    # Declared 2^40 input fed with 4 values: nothing is planned at that size, the run must refuse the input.
+    write("run_huge_input_dims.onnx", model([helper.make_node("Identity", ["x"], ["y"])],
                                             [vi("x", [HUGE])], [vi("y", [HUGE])]))
     write_inputs("run_huge_input_dims.onnx", np.ones((4,), np.float32))
-    write("run_overflow_input_dims.onnx", model([helper.make_node("Add", ["x", "x"], ["t"]),
+    # The same with an intermediate of 4 TiB that the memory planner would place: refused at load.
+    write("huge_input_dims_planned.onnx", model([helper.make_node("Add", ["x", "x"], ["t"]),
                                                  helper.make_node("Identity", ["t"], ["y"])],
-                                                [vi("x", [HUGE, HUGE, HUGE])], [vi("y", [HUGE, HUGE, HUGE])]))
-    write_inputs("run_overflow_input_dims.onnx", np.ones((1, 2, 3), np.float32))
+                                                [vi("x", [HUGE])], [vi("y", [HUGE])]))
+    write_inputs("huge_input_dims_planned.onnx", np.ones((4,), np.float32))
+    # 2^120 elements overflow int64 element counts: refused by the importer.
+    write("overflow_input_dims.onnx", model([helper.make_node("Add", ["x", "x"], ["t"]),
+                                             helper.make_node("Identity", ["t"], ["y"])],
+                                            [vi("x", [HUGE, HUGE, HUGE])], [vi("y", [HUGE, HUGE, HUGE])]))
     write("run_wrong_dtype.onnx", add_model())
     write_inputs("run_wrong_dtype.onnx", np.arange(4, dtype=np.int64))
     write("run_wrong_rank.onnx", add_model())

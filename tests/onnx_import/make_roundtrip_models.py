@@ -114,7 +114,8 @@ def external_data(out_dir):
 
 
 def constant_node_and_unused(out_dir):
-    """A Constant node, an initializer nobody reads, and two outputs (one a plain Identity)."""
+    """A Constant node, an initializer nobody reads, an output computed from constants only (folded
+    into an initializer by the session) and an output that is a plain Identity."""
     unused = numpy_helper.from_array(rand((1000,)), "unused_weight")
     k = numpy_helper.from_array(rand((5,)), "k")
     nodes = [
@@ -122,12 +123,14 @@ def constant_node_and_unused(out_dir):
         helper.make_node("Add", ["x", "c"], ["s"]),
         helper.make_node("Mul", ["s", "k"], ["y"]),
         helper.make_node("Identity", ["x"], ["x_copy"]),
+        helper.make_node("Mul", ["k", "c"], ["kc"]),
     ]
     g = helper.make_graph(
         nodes, "constant_node",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [17, 5])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [17, 5]),
-         helper.make_tensor_value_info("x_copy", TensorProto.FLOAT, [17, 5])],
+         helper.make_tensor_value_info("x_copy", TensorProto.FLOAT, [17, 5]),
+         helper.make_tensor_value_info("kc", TensorProto.FLOAT, [5])],
         initializer=[unused, k])
     save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), out_dir, "constant_node_and_unused")
 
