@@ -208,6 +208,12 @@ Status import_graph(const onnx::GraphProto& gp, ImportState& st, ir::Graph& g, i
       JOULE_RETURN_IF_ERROR(convert_attribute(ap, st, g, where + ": node " + label, depth, a));
       n->attrs[ap.name()] = std::move(a);
     }
+    // Before opset 7, binary ops broadcast only with broadcast=1, aligned at `axis`; without an
+    // axis that is numpy's right-aligned rule, which the kernels implement. With one it is not.
+    if (domain.empty() && n->opset < 7 && n->attr_int("broadcast", 0) == 1 && n->has_attr("axis"))
+      return unsupported(where + ": node " + label + " uses opset-" + std::to_string(n->opset) +
+                         " broadcasting along axis " + std::to_string(n->attr_int("axis", 0)) +
+                         ", which joule does not implement (re-export the model at opset 7 or newer)");
   }
   for (const auto& vi : gp.value_info()) {
     if (ir::Value* v = g.find_value(vi.name()); v && !v->is_constant())
