@@ -8,7 +8,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libonnx-dev
   libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata python3-onnx python3-numpy python3-torch python3-sklearn
-  clang libclang-rt-dev nodejs npm
+  clang libclang-rt-dev nodejs
 )
 
 missing=()
