@@ -36,6 +36,7 @@ Status fold_constants(ir::Graph& g, uint64_t max_bytes) {
   std::vector<ir::Node*> folded;
   for (auto& np : g.nodes) {
     ir::Node& n = *np;
+    JOULE_RETURN_IF_ERROR(infer_node_shapes(n));
     if (fold_shape_of(n)) {
       folded.push_back(&n);
       continue;

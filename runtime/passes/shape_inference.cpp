@@ -4,6 +4,32 @@
 
 namespace joule::passes {
 
+Status infer_node_shapes(ir::Node& n) {
+  const ops::OpDef* op = ops::OpRegistry::builtin().find(n.domain, n.op_type);
+  if (!op || !op->infer) return Status::ok();  // unsupported ops are reported by the session
+  std::vector<ir::TensorDesc> descs(n.inputs.size());
+  std::vector<const Tensor*> values(n.inputs.size(), nullptr);
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const ir::Value* v = n.inputs[i];
+    if (!v) continue;
+    descs[i] = v->desc;
+    if (v->is_constant()) values[i] = &v->constant;
+    if (!v->desc.fully_known() || v->desc.dtype == DType::kUndefined) return Status::ok();
+  }
+  ops::InferContext ctx(n, std::move(descs), std::move(values), n.outputs.size());
+  Status st = op->infer(ctx);
+  if (!st.is_ok()) {
+    // A shape that depends on a run-time value is not an error here; anything else is.
+    if (st.code() == StatusCode::kResourceLimit || st.code() == StatusCode::kInvalidModel ||
+        st.code() == StatusCode::kUnsupported)
+      return st;
+    return Status::ok();
+  }
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (n.outputs[i] && ctx.output(i).dtype != DType::kUndefined) n.outputs[i]->desc = ctx.output(i);
+  return Status::ok();
+}
+
 Status infer_shapes(ir::Graph& g, const std::map<std::string, Shape>& input_shapes) {
   for (ir::Value* in : g.inputs) {
     auto it = input_shapes.find(in->name);
@@ -19,34 +45,7 @@ Status infer_shapes(ir::Graph& g, const std::map<std::string, Shape>& input_shap
     in->desc.shape = s;
     in->desc.rank_known = true;
   }
-  const ops::OpRegistry& reg = ops::OpRegistry::builtin();
-  for (auto& np : g.nodes) {
-    ir::Node& n = *np;
-    const ops::OpDef* op = reg.find(n.domain, n.op_type);
-    if (!op || !op->infer) continue;  // unsupported ops are reported by the session
-    bool all_known = true;
-    std::vector<ir::TensorDesc> descs(n.inputs.size());
-    std::vector<const Tensor*> values(n.inputs.size(), nullptr);
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      const ir::Value* v = n.inputs[i];
-      if (!v) continue;
-      descs[i] = v->desc;
-      if (v->is_constant()) values[i] = &v->constant;
-      if (!v->desc.fully_known() || v->desc.dtype == DType::kUndefined) all_known = false;
-    }
-    if (!all_known) continue;
-    ops::InferContext ctx(n, std::move(descs), std::move(values), n.outputs.size());
-    Status st = op->infer(ctx);
-    if (!st.is_ok()) {
-      // A shape that depends on a run-time value is not an error here; anything else is.
-      if (st.code() == StatusCode::kResourceLimit || st.code() == StatusCode::kInvalidModel ||
-          st.code() == StatusCode::kUnsupported)
-        return st;
-      continue;
-    }
-    for (size_t i = 0; i < n.outputs.size(); ++i)
-      if (n.outputs[i] && ctx.output(i).dtype != DType::kUndefined) n.outputs[i]->desc = ctx.output(i);
-  }
+  for (auto& np : g.nodes) JOULE_RETURN_IF_ERROR(infer_node_shapes(*np));
   return Status::ok();
 }
 

@@ -114,10 +114,10 @@ int inspect_command(int argc, char** argv) {
   count_ops(g, hist, unsupported_ops);
   size_t node_count = g.nodes.size();
   if (!(st = passes::infer_shapes(g, shapes)).is_ok()) return fail(st.with_context(path));
-  CostSummary cost = estimate_cost(g);
   if (!(st = passes::fold_constants(g)).is_ok()) return fail(st.with_context(path));
   if (!(st = passes::eliminate_dead_nodes(g)).is_ok()) return fail(st.with_context(path));
   if (!(st = passes::infer_shapes(g, shapes)).is_ok()) return fail(st.with_context(path));
+  CostSummary cost = estimate_cost(g);
   MemoryPlan plan = plan_memory(g);
 
   if (a.has("--json")) {
