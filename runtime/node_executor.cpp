@@ -5,6 +5,7 @@ namespace joule {
 
 Status infer_node(const ops::OpDef& op, const ir::Node& node, const std::vector<const Tensor*>& inputs,
                   std::vector<ir::TensorDesc>& outputs) {
+  JOULE_RETURN_IF_ERROR(ops::check_arity(op, node));
   std::vector<ir::TensorDesc> descs(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i]) descs[i] = ir::TensorDesc::known(inputs[i]->dtype(), inputs[i]->shape());

@@ -124,15 +124,7 @@ Status Session::Impl::build() {
       if (unsupported_ops.size() < 400) unsupported_ops += (unsupported_ops.empty() ? "" : ", ") + n.label();
       continue;
     }
-    int nin = static_cast<int>(n.inputs.size()), nout = static_cast<int>(n.outputs.size());
-    if (nin < op->min_inputs || (op->max_inputs >= 0 && nin > op->max_inputs))
-      return invalid_model(n.label() + ": has " + std::to_string(nin) + " inputs, expected " + std::to_string(op->min_inputs) +
-                           (op->max_inputs < 0 ? " or more" : " to " + std::to_string(op->max_inputs)));
-    for (int i = 0; i < op->min_inputs && i < nin; ++i)
-      if (!n.inputs[static_cast<size_t>(i)]) return invalid_model(n.label() + ": required input " + std::to_string(i) + " is empty");
-    if (nout < op->min_outputs || nout > op->max_outputs)
-      return invalid_model(n.label() + ": has " + std::to_string(nout) + " outputs, expected " + std::to_string(op->min_outputs) +
-                           " to " + std::to_string(op->max_outputs));
+    JOULE_RETURN_IF_ERROR(ops::check_arity(*op, n));
     Step s;
     s.node = &n;
     s.op = op;
@@ -193,7 +185,10 @@ Status Session::Impl::build() {
 Status Session::Impl::validate_inputs(const std::vector<std::pair<std::string, Tensor>>& in,
                                       std::vector<Tensor>& slots) const {
   std::vector<bool> seen(graph.inputs.size(), false);
-  for (const auto& [name, t] : in) {
+  for (const auto& named : in) {
+    // Plain references, not a structured binding: clang 14 (the fuzz build) cannot capture those in lambdas.
+    const std::string& name = named.first;
+    const Tensor& t = named.second;
     size_t k = 0;
     while (k < graph.inputs.size() && graph.inputs[k]->name != name) ++k;
     if (k == graph.inputs.size()) {

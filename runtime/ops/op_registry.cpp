@@ -8,6 +8,21 @@ std::string canonical_domain(std::string_view domain) {
   return std::string(domain);
 }
 
+Status check_arity(const OpDef& op, const ir::Node& n) {
+  auto range = [](int lo, int hi) {
+    if (hi < 0) return std::to_string(lo) + " or more";
+    return lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi);
+  };
+  int nin = static_cast<int>(n.inputs.size()), nout = static_cast<int>(n.outputs.size());
+  if (nin < op.min_inputs || (op.max_inputs >= 0 && nin > op.max_inputs))
+    return invalid_model(n.label() + ": has " + std::to_string(nin) + " inputs, expected " + range(op.min_inputs, op.max_inputs));
+  for (int i = 0; i < op.min_inputs; ++i)
+    if (!n.inputs[static_cast<size_t>(i)]) return invalid_model(n.label() + ": required input " + std::to_string(i) + " is empty");
+  if (nout < op.min_outputs || nout > op.max_outputs)
+    return invalid_model(n.label() + ": has " + std::to_string(nout) + " outputs, expected " + range(op.min_outputs, op.max_outputs));
+  return Status::ok();
+}
+
 void OpRegistry::add(OpDef def) {
   def.domain = canonical_domain(def.domain);
   auto key = std::make_pair(def.domain, def.op_type);

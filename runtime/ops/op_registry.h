@@ -25,10 +25,18 @@ class InferContext {
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_outputs() const { return outputs_.size(); }
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i].dtype != DType::kUndefined; }
-  const TensorDesc& input(size_t i) const { return inputs_[i]; }
+  /// Input i's desc; an empty (unknown) desc for an omitted input or one past the node's inputs.
+  const TensorDesc& input(size_t i) const {
+    static const TensorDesc kAbsent;
+    return i < inputs_.size() ? inputs_[i] : kAbsent;
+  }
   /// The input's value when known (constant, or at run time); nullptr otherwise.
   const Tensor* input_value(size_t i) const { return i < values_.size() ? values_[i] : nullptr; }
-  TensorDesc& output(size_t i) { return outputs_[i]; }
+  /// Output i's desc to fill; writing an optional output the node omits is harmless (it is ignored).
+  TensorDesc& output(size_t i) {
+    if (i >= outputs_.size()) outputs_.resize(i + 1);
+    return outputs_[i];
+  }
   std::vector<TensorDesc>& outputs() { return outputs_; }
 
   /// Error naming the node, for use as `return ctx.fail("...")`.
@@ -72,6 +80,10 @@ class OpRegistry {
  private:
   std::map<std::pair<std::string, std::string>, OpDef> defs_;
 };
+
+/// Checks a node's input and output counts and its required inputs against `op`; every inference
+/// call checks this first, so infer functions may read inputs [0, min_inputs) and outputs [0, min_outputs).
+Status check_arity(const OpDef& op, const ir::Node& n);
 
 /// Normalizes "ai.onnx" to "".
 std::string canonical_domain(std::string_view domain);

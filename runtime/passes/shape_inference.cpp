@@ -7,6 +7,7 @@ namespace joule::passes {
 Status infer_node_shapes(ir::Node& n) {
   const ops::OpDef* op = ops::OpRegistry::builtin().find(n.domain, n.op_type);
   if (!op || !op->infer) return Status::ok();  // unsupported ops are reported by the session
+  JOULE_RETURN_IF_ERROR(ops::check_arity(*op, n));
   std::vector<ir::TensorDesc> descs(n.inputs.size());
   std::vector<const Tensor*> values(n.inputs.size(), nullptr);
   for (size_t i = 0; i < n.inputs.size(); ++i) {

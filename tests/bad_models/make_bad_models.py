@@ -78,7 +78,11 @@ def main():
     write("empty.onnx", b"")
 
     # --- opsets, ops and domains ---------------------------------------------------------
-    write("opset_too_old.onnx", add_model(opset=3))
+    write("opset_too_old.onnx", add_model(opset=0))
+    # Opsets 1-6 import, but their axis-aligned broadcasting (broadcast=1, axis=...) is refused.
+    b = numpy_helper.from_array(np.ones((3,), np.float32), "B")
+    write("legacy_broadcast.onnx", model([helper.make_node("Add", ["x", "B"], ["y"], broadcast=1, axis=0)],
+                                         [vi("x", [3, 4])], [vi("y", [3, 4])], [b], opset=3))
     write("opset_too_new.onnx", add_model(opset=99))
     write("unknown_op.onnx", model([helper.make_node("FooBar", ["x"], ["y"])], [vi("x", [4])], [vi("y", [4])]))
     write("unknown_domain.onnx", model([helper.make_node("Add", ["x", "x"], ["y"], domain="com.example.nope")],
