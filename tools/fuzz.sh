@@ -29,6 +29,13 @@ if ! command -v clang++ >/dev/null 2>&1 || ! command -v clang >/dev/null 2>&1; t
   exit 77
 fi
 
+# One fuzz build folder may be shared by several ctest runs (build-*/ folders): take turns.
+mkdir -p "$bdir"
+if command -v flock >/dev/null 2>&1 && [ -z "${JOULE_FUZZ_LOCKED:-}" ]; then
+  export JOULE_FUZZ_LOCKED=1
+  exec flock "$bdir/.fuzz.lock" "$0" --time "$time" --build-dir "$bdir" --jobs "$jobs" -- "${extra[@]}"
+fi
+
 if [ ! -f "$bdir/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DJOULE_FUZZ=ON -DJOULE_BUILD_TESTS=OFF -DJOULE_BUILD_BENCH=OFF -DJOULE_CUDA=OFF >/dev/null
