@@ -9,6 +9,7 @@
 # Exit status: 0 no crash, 77 skipped (no clang++), anything else a crash or a build failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 time=60
 bdir=$root/build-fuzz
 jobs=2

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -68,6 +69,13 @@ std::string compare(const Tensor& got, const Tensor& want, double rtol, double a
   });
   if (bad) err += " (" + std::to_string(bad) + " of " + std::to_string(n) + " elements differ)";
   return err;
+}
+
+// Same bytes viewed as another dtype of equal size.
+Tensor reinterpret_bits(const Tensor& t, DType to) {
+  Tensor out(to, t.shape());
+  std::memcpy(out.raw(), t.raw(), t.nbytes());
+  return out;
 }
 
 std::map<std::string, std::string> read_known_failures(const std::string& path) {
@@ -145,6 +153,10 @@ std::string run_case(const fs::path& dir, const Args& args, std::set<std::string
         name = static_cast<size_t>(i) < input_names.size() ? input_names[static_cast<size_t>(i)] : name;
       inputs.emplace_back(name, std::move(t));
     }
+    // numpy has no bfloat16, so onnx 1.12 stores bfloat16 tensors as uint16 bit patterns.
+    for (auto& [name, t] : inputs)
+      for (const IoInfo& io : sess->inputs())
+        if (io.name == name && io.dtype == DType::kBF16 && t.dtype() == DType::kU16) t = reinterpret_bits(t, DType::kBF16);
     std::vector<Tensor> outs;
     st = sess->run(inputs, outs);
     if (!st.is_ok()) return ds.filename().string() + ": run: " + st.message();
@@ -155,6 +167,7 @@ std::string run_case(const fs::path& dir, const Args& args, std::set<std::string
       st = onnx_import::load_tensor_pb(p.string(), want);
       if (!st.is_ok()) return "expected output: " + st.message();
       if (i >= outs.size()) return "missing output " + std::to_string(i);
+      if (outs[i].dtype() == DType::kBF16 && want.dtype() == DType::kU16) want = reinterpret_bits(want, DType::kBF16);
       std::string err = compare(outs[i], want, 1e-3, 1e-7);
       if (!err.empty()) return ds.filename().string() + " output " + std::to_string(i) + ": " + err;
     }
