@@ -7,6 +7,7 @@
 #include "kernels/kernel_registry.h"
 #include "onnx_import/onnx_import.h"
 #include "runtime/node_executor.h"
+#include "runtime/passes/fusion.h"
 #include "runtime/passes/passes.h"
 #include "runtime/planner.h"
 
@@ -110,6 +111,7 @@ Status Session::Impl::build() {
   if (options.optimize) {
     JOULE_RETURN_IF_ERROR(passes::fold_constants(graph));
     JOULE_RETURN_IF_ERROR(passes::eliminate_dead_nodes(graph));
+    JOULE_RETURN_IF_ERROR(passes::fuse_operators(graph, isa));  // runtime/passes/fusion.h
     JOULE_RETURN_IF_ERROR(passes::infer_shapes(graph, options.input_shapes));
   }
   JOULE_RETURN_IF_ERROR(ir::verify_graph(graph));

@@ -2,7 +2,14 @@
 #include "kernels/kernel_registry.h"
 
 namespace joule::kernels {
+namespace cpu {
+void register_cpu_linalg(KernelRegistry& r);  // linalg_f32.cpp: MatMul, Gemm
+void register_cpu_conv(KernelRegistry& r);    // conv_f32.cpp: Conv via im2col / 1x1 GEMM
+}  // namespace cpu
 
-void register_cpu_kernels(KernelRegistry& r) { (void)r; }
+void register_cpu_kernels(KernelRegistry& r) {
+  cpu::register_cpu_linalg(r);
+  cpu::register_cpu_conv(r);
+}
 
 }  // namespace joule::kernels

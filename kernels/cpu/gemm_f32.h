@@ -1,0 +1,64 @@
+// Packed-panel f32 GEMM shared by the AVX2 / AVX-512 MatMul, Gemm and Conv kernels.
+// C[M,N] = epilogue(A[M,K] x B[K,N]); A and B are read through (row, column) strides, so
+// transposed operands need no copy. The driver is baseline code; only the micro-kernels carry ISA flags.
+//
+// Layouts:
+//   packed B: [ceil(N/NR)][K][NR]  (panel j holds columns j*NR.. j*NR+NR-1, zero padded)
+//   packed A: [ceil(mc/MR)][kc][MR] per (MC, KC) block, packed by each worker into its own scratch.
+// Blocking: KC rows of K at a time (a B panel slice of KC x NR stays in L1), MC rows of A (in L2).
+// Every C element is summed in the same k-order (KC blocks in order, FMA in order inside), so the
+// result does not depend on how M/N tiles are spread over threads.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/cpu_features.h"
+#include "runtime/thread_pool.h"
+
+namespace joule::kernels::cpu {
+
+/// MR x NR micro-kernel: C[0:mv, 0:nv] (+)= Apanel[kc][MR] * Bpanel[kc][NR]; overwrites when !accumulate.
+using GemmUkernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
+                               bool accumulate);
+
+struct GemmUkernel {
+  const char* name;  // e.g. "gemm_f32_6x16__avx2"
+  Isa isa;
+  int mr, nr;
+  GemmUkernelFn fn;
+};
+
+void gemm_f32_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
+                         bool accumulate);
+void gemm_f32_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
+                            bool accumulate);
+
+/// The micro-kernels this build has, lowest ISA first.
+const std::vector<GemmUkernel>& gemm_f32_ukernels();
+
+/// Activation applied after bias: kNone, Relu (max(x,0)) or Clip (min(max(x,lo),hi)).
+enum class Activation { kNone = 0, kRelu = 1, kClip = 2 };
+
+/// y = act(alpha * acc + beta * bias[i*bias_rs + j*bias_cs]) ; bias may be null.
+struct GemmEpilogue {
+  float alpha = 1.0f;
+  float beta = 1.0f;
+  const float* bias = nullptr;
+  int64_t bias_rs = 0, bias_cs = 0;
+  Activation act = Activation::kNone;
+  float lo = 0.0f, hi = 0.0f;
+  bool trivial() const { return alpha == 1.0f && !bias && act == Activation::kNone; }
+};
+
+/// Floats needed for B[K,N] packed for `uk`.
+int64_t packed_b_size(const GemmUkernel& uk, int64_t k, int64_t n);
+/// Packs B (element (p, j) at b[p*rs + j*cs]) into `dst` (packed_b_size floats).
+void pack_b_f32(const GemmUkernel& uk, const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float* dst);
+
+/// C[M,N] (row stride ldc) = epilogue(A x packedB); A element (i, p) at a[i*a_rs + p*a_cs].
+/// Splits M/N tiles over `pool` (may be null); the result is the same for any thread count.
+void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
+                     const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool);
+
+}  // namespace joule::kernels::cpu
