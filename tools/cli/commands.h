@@ -5,5 +5,6 @@ namespace joule::cli {
 
 int run_command(int argc, char** argv);      // joule run
 int inspect_command(int argc, char** argv);  // joule inspect
+int quantize_command(int argc, char** argv); // joule quantize (and the standalone quantize binary)
 
 }  // namespace joule::cli

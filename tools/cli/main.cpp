@@ -11,7 +11,8 @@ void usage(std::ostream& os) {
         "usage: joule <command> [options]\n\n"
         "commands:\n"
         "  run      run a model on inputs from a folder and write its outputs\n"
-        "  inspect  show a model's inputs, outputs, ops, parameters, MACs and memory\n\n"
+        "  inspect  show a model's inputs, outputs, ops, parameters, MACs and memory\n"
+        "  quantize write an INT8 (QDQ) copy of a model: calibration, sensitivity, float fallback\n\n"
         "'joule <command> --help' shows a command's options.\n";
 }
 }  // namespace
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "run") return joule::cli::run_command(argc, argv);
     if (cmd == "inspect") return joule::cli::inspect_command(argc, argv);
+    if (cmd == "quantize") return joule::cli::quantize_command(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "joule " << cmd << ": error: " << e.what() << "\n";
     return 1;
