@@ -68,6 +68,8 @@ void im2col(const float* x, int64_t icg, const ops::WindowGeometry& g, float* co
 template <int U>
 Status conv_run(KernelContext& ctx) {
   const GemmUkernel& uk = ukernel(U);
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return ctx.fail_unsupported("inputs are not all float32");
   const Tensor& x = ctx.in(0);
   const Tensor& w = ctx.in(1);
   Tensor& y = ctx.out(0);

@@ -18,9 +18,21 @@ struct PackedWeight {
 
 const GemmUkernel& ukernel(int u) { return gemm_f32_ukernels()[static_cast<size_t>(u)]; }
 
+// The ONNX type constraint makes A, B (and C) one type T, so one input known to be f32 (usually the
+// weight) decides it when another's dtype is still unknown at load time (checked again at run time).
 bool all_f32(const KernelQuery& q, size_t count) {
-  for (size_t i = 0; i < count && i < q.inputs.size(); ++i)
+  bool known = false;
+  for (size_t i = 0; i < count && i < q.inputs.size(); ++i) {
+    if (q.inputs[i].dtype == DType::kUndefined) continue;
     if (q.inputs[i].dtype != DType::kF32) return false;
+    known = true;
+  }
+  return known;
+}
+
+bool inputs_f32(const KernelContext& ctx) {
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return false;
   return true;
 }
 
@@ -47,6 +59,7 @@ Status matmul_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) 
 template <int U>
 Status matmul_run(KernelContext& ctx) {
   const GemmUkernel& uk = ukernel(U);
+  if (!inputs_f32(ctx)) return ctx.fail_unsupported("inputs are not all float32");
   const Tensor& ta = ctx.in(0);
   const Tensor& tb = ctx.in(1);
   GemmEpilogue ep;
@@ -121,6 +134,7 @@ Status gemm_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
 template <int U>
 Status gemm_run(KernelContext& ctx) {
   const GemmUkernel& uk = ukernel(U);
+  if (!inputs_f32(ctx)) return ctx.fail_unsupported("inputs are not all float32");
   const Tensor& a = ctx.in(0);
   const Tensor& b = ctx.in(1);
   Tensor& y = ctx.out(0);

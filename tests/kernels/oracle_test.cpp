@@ -32,6 +32,7 @@ struct OracleCase {
   Shape out_shape;
   DType out_dtype = DType::kF32;
   bool expect_accept = true;
+  bool input0_unknown_at_load = false;  // input 0's desc is not inferred when the kernel is chosen
   std::function<void(Tensor&)> post_ref;  // applied to the reference output (fused activations)
 };
 
@@ -157,6 +158,12 @@ std::vector<OracleCase> gemm_cases() {
   cs.push_back(make_case("Gemm", {f32({1, 1023}), f32({1023, 255}), f32({255})}, {false, true, true}, {1, 255}, "M=1 classifier"));
   cs.push_back(make_case("Gemm", {f32({255, 1}), f32({1, 3})}, {}, {255, 3}, "K=1"));
   {
+    OracleCase c = make_case("Gemm", {f32({3, 17}), f32({5, 17}), f32({5})}, {false, true, true}, {3, 5}, "A's dtype unknown at load");
+    set_attr(c.node, "transB", int64_t{1});
+    c.input0_unknown_at_load = true;
+    cs.push_back(std::move(c));
+  }
+  {
     OracleCase c = make_case("Gemm", {f32({3, 17}), f32({5, 17}), f32({5})}, {false, true, true}, {3, 5}, "fused Clip");
     set_attr(c.node, "transB", int64_t{1});
     set_attr(c.node, "joule.activation", std::string("Clip"));
@@ -240,7 +247,8 @@ KernelQuery query_of(const OracleCase& c) {
   KernelQuery q{*c.node, {}, {}};
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const Tensor& t = c.inputs[i];
-    q.inputs.push_back(t.defined() ? ir::TensorDesc::known(t.dtype(), t.shape()) : ir::TensorDesc{});
+    const bool unknown = !t.defined() || (i == 0 && c.input0_unknown_at_load);
+    q.inputs.push_back(unknown ? ir::TensorDesc{} : ir::TensorDesc::known(t.dtype(), t.shape()));
     q.constant_inputs.push_back(t.defined() && c.constant[i] ? &t : nullptr);
   }
   return q;
