@@ -29,6 +29,11 @@ std::string fmt_g(double v) {
   os << std::setprecision(6) << v;
   return os.str();
 }
+std::string sig3(double v) {
+  std::ostringstream os;
+  os << std::setprecision(3) << v;
+  return os.str();
+}
 std::string json_str(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -113,7 +118,7 @@ void print_table(std::ostream& os, const BenchConfig& cfg, const std::vector<Ben
        << std::setw(10) << fmt(v.throughput, 1) << std::setw(8) << fmt(v.avg_watts, 2) << std::setw(22)
        << (fmt(v.j_per_inf * 1e3, 4) + " +- " + fmt(v.j_per_inf_ci * 1e3, 4)) << std::setw(20)
        << (fmt(v.j_above_idle * 1e3, 4) + " +- " + fmt(v.j_above_idle_ci * 1e3, 4)) << std::setw(10)
-       << fmt(v.mwh_per_1000, 4) << std::setw(10) << fmt(v.gco2e_per_1000, 5) << std::setw(10)
+       << fmt(v.mwh_per_1000, 4) << std::setw(10) << sig3(v.gco2e_per_1000) << std::setw(10)
        << fmt(v.peak_rss_bytes / 1048576.0, 1) << "\n";
   }
   os << "\nfidelity against " << vars[0].name << (cfg.labelled ? "" : " (no --labels: accuracy not computed)") << ":\n";
