@@ -126,6 +126,63 @@ TEST(QuantPass, DynamicRewriteMatchesFloatClosely) {
   fs::remove_all(dir);
 }
 
+// Conv (3 -> 5, 3x3, pad 1) -> ConvTranspose (5 -> 2, 2x2, stride 2) on a 1x3x7x9 input; int8 symmetric
+// activations and per-tensor weights this time; biases become int32.
+TEST(QuantPass, ConvAndConvTransposeInt8Activations) {
+  std::string dir = work_dir("conv");
+  fs::create_directories(dir + "/calib/s0");
+  std::mt19937 rng(13);
+  std::normal_distribution<float> d(0.f, 0.4f);
+  auto rnd = [&](Shape sh) {
+    Tensor t(DType::kF32, sh);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+    return t;
+  };
+  ir::Graph g;
+  g.opset_imports[""] = 13;
+  ir::Value* x = g.add_value("x");
+  x->desc = ir::TensorDesc::known(DType::kF32, {1, 3, 7, 9});
+  g.inputs.push_back(x);
+  ir::Value* h = g.add_value("h");
+  ir::Value* y = g.add_value("y");
+  ir::Node* c = g.add_node("Conv", {x, g.add_constant("w", rnd({5, 3, 3, 3})), g.add_constant("b", rnd({5}))}, {h}, "conv");
+  ir::Attribute pads;
+  pads.kind = ir::Attribute::Kind::kInts;
+  pads.ints = {1, 1, 1, 1};
+  c->attrs["pads"] = pads;
+  ir::Node* ct = g.add_node("ConvTranspose", {h, g.add_constant("wt", rnd({5, 2, 2, 2})), g.add_constant("bt", rnd({2}))}, {y}, "convt");
+  ir::Attribute strides;
+  strides.kind = ir::Attribute::Kind::kInts;
+  strides.ints = {2, 2};
+  ct->attrs["strides"] = strides;
+  g.outputs.push_back(y);
+  std::string model = dir + "/conv.onnx";
+  ASSERT_TRUE(onnx_import::export_model(g, model).is_ok());
+  ASSERT_TRUE(onnx_import::save_npy(rnd({1, 3, 7, 9}), dir + "/calib/s0/x.npy").is_ok());
+  SampleSource src;
+  ASSERT_TRUE(src.open(dir + "/calib", {"x"}).is_ok());
+  QuantizeOptions opts;
+  opts.int8_activations = true;
+  opts.per_channel = false;
+  opts.observer.method = CalibMethod::kEntropy;
+  ir::Graph q;
+  ASSERT_TRUE(onnx_import::import_model(model, q).is_ok());
+  std::map<std::string, Range> ranges;
+  ASSERT_TRUE(calibrate(model, activations_to_calibrate(q, opts), src, opts.observer, ranges).is_ok());
+  QuantReport rep;
+  ASSERT_TRUE(quantize_graph(q, ranges, opts, rep).is_ok());
+  EXPECT_EQ(rep.quantized(), 2u);
+  int i32 = 0;
+  for (auto& v : q.values) i32 += v->is_constant() && v->constant.dtype() == DType::kI32;
+  EXPECT_GE(i32, 2);
+  std::vector<std::vector<Tensor>> ref;
+  ASSERT_TRUE(reference_outputs(model, src, 0, ref).is_ok());
+  Fidelity fid;
+  ASSERT_TRUE(evaluate(model, ranges, opts, src, ref, {}, fid).is_ok());
+  EXPECT_GT(fid.cosine, 0.99);
+  fs::remove_all(dir);
+}
+
 TEST(QuantPass, CleanErrors) {
   SampleSource src;
   EXPECT_FALSE(src.open("/nonexistent/joule_calib", {"x"}).is_ok());
