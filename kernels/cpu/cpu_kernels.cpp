@@ -5,11 +5,13 @@ namespace joule::kernels {
 namespace cpu {
 void register_cpu_linalg(KernelRegistry& r);  // linalg_f32.cpp: MatMul, Gemm
 void register_cpu_conv(KernelRegistry& r);    // conv_f32.cpp: Conv via im2col / 1x1 GEMM
+void register_cpu_dwconv(KernelRegistry& r);  // dwconv_f32.cpp: depthwise 3x3 / 5x5 Conv
 }  // namespace cpu
 
 void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_linalg(r);
   cpu::register_cpu_conv(r);
+  cpu::register_cpu_dwconv(r);
 }
 
 }  // namespace joule::kernels
