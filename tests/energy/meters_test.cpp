@@ -267,3 +267,16 @@ TEST(ChooseMeter, AlwaysLabelled) {
   EXPECT_TRUE(d.rfind("measured: ", 0) == 0 || d.rfind("estimated: ", 0) == 0) << d;
   if (!m->measured()) EXPECT_GE(notes.size(), 2u);  // why RAPL and perf were not used
 }
+
+TEST(ChooseMeter, CudaWithoutNvmlFallsBackLabelled) {
+  std::vector<std::string> notes;
+  auto m = choose_meter({"cuda", 0, 1}, notes);
+  ASSERT_TRUE(m);
+  if (m->measured()) {
+    EXPECT_NE(m->description().find("NVML"), std::string::npos);
+  } else {
+    EXPECT_EQ(m->description().rfind("estimated: ", 0), 0u);
+    ASSERT_FALSE(notes.empty());
+    EXPECT_EQ(notes[0].rfind("NVML: ", 0), 0u) << notes[0];
+  }
+}
