@@ -13,6 +13,7 @@ void usage(std::ostream& os) {
         "  run      run a model on inputs from a folder and write its outputs\n"
         "  inspect  show a model's inputs, outputs, ops, parameters, MACs and memory\n"
         "  quantize write an INT8 (QDQ) copy of a model: calibration, sensitivity, float fallback\n"
+        "  prune    remove whole channels (structured pruning) and write a smaller model\n"
         "  bench    latency, joules per inference and fidelity of models side by side\n\n"
         "'joule <command> --help' shows a command's options.\n";
 }
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return joule::cli::run_command(argc, argv);
     if (cmd == "inspect") return joule::cli::inspect_command(argc, argv);
     if (cmd == "quantize") return joule::cli::quantize_command(argc, argv);
+    if (cmd == "prune") return joule::cli::prune_command(argc, argv);
     if (cmd == "bench") return joule::cli::bench_command(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "joule " << cmd << ": error: " << e.what() << "\n";

@@ -1,0 +1,132 @@
+// prune_graph: analysis -> scores -> keep masks (ratio or MAC target) -> shrink -> reconstruction.
+#include <algorithm>
+#include <cmath>
+
+#include "prune/prune.h"
+#include "runtime/cost_model.h"
+#include "runtime/passes/passes.h"
+
+namespace joule::prune {
+
+namespace {
+
+// MACs with symbolic input dims bound to 1 (on a copy, so the model keeps its dynamic shapes).
+int64_t count_macs(const ir::Graph& g) {
+  ir::Graph c = clone_graph(g);
+  std::map<std::string, Shape> shapes;
+  for (auto* v : c.inputs) {
+    Shape s = v->desc.shape;
+    for (auto& d : s)
+      if (d < 0) d = 1;
+    shapes[v->name] = s;
+  }
+  for (auto& v : c.values)
+    if (v->producer) v->desc = {};
+  if (!passes::infer_shapes(c, shapes).is_ok()) return -1;
+  return estimate_cost(c).macs;
+}
+
+int64_t count_params(const ir::Graph& g) {
+  int64_t p = 0;
+  std::set<const ir::Value*> seen;
+  for (auto& n : g.nodes)
+    for (auto* v : n->inputs)
+      if (v && v->is_constant() && seen.insert(v).second && dtype_is_float(v->constant.dtype())) p += v->constant.numel();
+  return p;
+}
+
+}  // namespace
+
+Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sample>& calib,
+                   const std::vector<int64_t>& labels, PruneReport& report) {
+  report = {};
+  if (!(opts.ratio >= 0 && opts.ratio < 1)) return invalid_argument("--ratio must be in [0, 1)");
+  if (opts.target_macs != 0 && !(opts.target_macs > 0 && opts.target_macs <= 1))
+    return invalid_argument("--target-macs must be in (0, 1]");
+  // The analysis needs concrete shapes: symbolic input dims are bound to 1 while pruning, and the
+  // model's own input/output declarations are restored at the end.
+  std::vector<std::pair<ir::TensorDesc, std::vector<std::string>>> io_descs;
+  for (auto* v : g.inputs) io_descs.push_back({v->desc, v->dim_params});
+  for (auto* v : g.outputs) io_descs.push_back({v->desc, v->dim_params});
+  std::map<std::string, Shape> bound;
+  for (auto* v : g.inputs) {
+    Shape s = v->desc.shape;
+    for (auto& d : s)
+      if (d < 0) d = 1;
+    if (v->desc.rank_known) bound[v->name] = s;
+  }
+  JOULE_RETURN_IF_ERROR(passes::infer_shapes(g, bound));
+  ir::Graph original = clone_graph(g);
+  report.macs_before = count_macs(g);
+  report.params_before = count_params(g);
+
+  ChannelAnalysis a;
+  JOULE_RETURN_IF_ERROR(analyze_channels(g, opts.keep, a));
+  report.notes = a.notes;
+  std::vector<std::vector<double>> scores;
+  JOULE_RETURN_IF_ERROR(channel_scores(g, a, opts.criterion, calib, scores));
+
+  std::vector<std::vector<bool>> keep;
+  if (opts.target_macs > 0) {
+    // Bisection on the global ratio: the smallest ratio whose MACs reach the target.
+    double lo = 0, hi = 0.95;
+    for (int it = 0; it < 14; ++it) {
+      double mid = 0.5 * (lo + hi);
+      ir::Graph c = clone_graph(g);
+      ChannelAnalysis ac;
+      JOULE_RETURN_IF_ERROR(analyze_channels(c, opts.keep, ac));
+      JOULE_RETURN_IF_ERROR(shrink(c, ac, choose_keep(a, scores, mid, true)));
+      int64_t macs = count_macs(c);
+      if (macs >= 0 && static_cast<double>(macs) <= opts.target_macs * static_cast<double>(report.macs_before)) hi = mid;
+      else lo = mid;
+    }
+    report.ratio_used = hi;
+    keep = choose_keep(a, scores, hi, true);
+  } else {
+    report.ratio_used = opts.ratio;
+    keep = choose_keep(a, scores, opts.ratio, opts.global);
+  }
+
+  // Per-layer report and the kept output channels of every source layer (for reconstruction).
+  std::map<std::string, std::vector<int64_t>> kept_out;
+  for (auto& act : a.actions) {
+    if (act.kind != ActionKind::kConvOut && act.kind != ActionKind::kGemmOut && act.kind != ActionKind::kConvTOut)
+      continue;
+    auto idx = kept_indices(act.map, keep);
+    report.layers.push_back({act.node->label(), act.map.channels(), static_cast<int64_t>(idx.size())});
+    kept_out[act.node->outputs[0]->name] = idx;
+  }
+  for (auto& act : a.actions)
+    if (act.kind == ActionKind::kDepthwise)
+      kept_out[act.node->outputs[0]->name] = kept_indices(act.map, keep);
+
+  JOULE_RETURN_IF_ERROR(shrink(g, a, keep));
+  report.macs_after = count_macs(g);
+  if (report.macs_after < 0) return internal_error("pruning left inconsistent shapes (a bug: please report the model)");
+  report.params_after = count_params(g);
+
+  if (!calib.empty()) {
+    report.has_fidelity = true;
+    JOULE_RETURN_IF_ERROR(
+        measure_fidelity(original, g, calib, labels, report.before_reconstruction, &report.original));
+    report.after_reconstruction = report.before_reconstruction;
+    if (opts.reconstruct) {
+      JOULE_RETURN_IF_ERROR(reconstruct(original, g, calib, kept_out, opts, report.notes));
+      JOULE_RETURN_IF_ERROR(measure_fidelity(original, g, calib, labels, report.after_reconstruction));
+    }
+  } else if (opts.reconstruct) {
+    return invalid_argument("--reconstruct needs calibration samples (--calib DIR)");
+  }
+  // Restore the declared (possibly symbolic) input/output shapes and forget the bound ones.
+  for (auto& v : g.values)
+    if (v->producer && !v->is_constant()) v->desc = {};
+  size_t k = 0;
+  for (auto* v : g.inputs) v->desc = io_descs[k].first, v->dim_params = io_descs[k].second, ++k;
+  for (auto* v : g.outputs) {
+    // Output channels are never pruned, so the declaration still holds.
+    v->desc = io_descs[k].first, v->dim_params = io_descs[k].second, ++k;
+  }
+  return Status::ok();
+}
+
+}  // namespace joule::prune
