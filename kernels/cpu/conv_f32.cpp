@@ -2,8 +2,10 @@
 // Per image n and group g:  Y_g[OCg, OH*OW] = W_g[OCg, ICg*KH*KW] x col[ICg*KH*KW, OH*OW]
 //   col[(ic*KH + kh)*KW + kw][oh*OW + ow] = X[n, g*ICg + ic, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside)
 // 1x1 convolutions with unit strides and no pads use X[n] (NCHW) as col directly, without a copy.
+// Constant weights are packed once in prepare (pack_a_f32 per group); col is packed per run.
 // Bias (per output channel) and a fused Relu/Clip ("joule.activation") run in the GEMM epilogue.
 #include <algorithm>
+#include <memory>
 
 #include "kernels/cpu/fused_activation.h"
 #include "kernels/cpu/gemm_f32.h"
@@ -65,6 +67,31 @@ void im2col(const float* x, int64_t icg, const ops::WindowGeometry& g, float* co
   }
 }
 
+/// Prepared state: W packed per group (pack_a_f32 of W_g[OCg, ICg*KH*KW]), groups back to back.
+struct PackedConvWeight {
+  std::vector<float> data;
+  Shape w_shape;
+  int64_t group = 1, per_group = 0;
+};
+
+template <int U>
+Status conv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
+  const Tensor* w = q.constant_inputs.size() > 1 ? q.constant_inputs[1] : nullptr;
+  if (!w || w->dtype() != DType::kF32 || w->rank() < 3) return Status::ok();
+  const int64_t group = q.node.attr_int("group", 1);
+  if (group < 1 || w->dim(0) % group != 0) return Status::ok();
+  auto pw = std::make_shared<PackedConvWeight>();
+  const int64_t mg = w->dim(0) / group, kdim = w->numel() / std::max<int64_t>(w->dim(0), 1);
+  pw->w_shape = w->shape();
+  pw->group = group;
+  pw->per_group = packed_a_size(ukernel(U), mg, kdim);
+  pw->data.resize(static_cast<size_t>(pw->per_group * group));
+  for (int64_t gi = 0; gi < group; ++gi)
+    pack_a_f32(ukernel(U), w->data<float>() + gi * mg * kdim, kdim, 1, mg, kdim, pw->data.data() + gi * pw->per_group);
+  state = pw;
+  return Status::ok();
+}
+
 template <int U>
 Status conv_run(KernelContext& ctx) {
   const GemmUkernel& uk = ukernel(U);
@@ -93,6 +120,8 @@ Status conv_run(KernelContext& ctx) {
   GemmEpilogue ep;
   read_fused_activation(ctx.node, ep);
   const bool has_bias = ctx.has_input(2) && ctx.in(2).numel() == M;
+  auto* pw = static_cast<const PackedConvWeight*>(ctx.state);
+  if (pw && (pw->w_shape != w.shape() || pw->group != group)) pw = nullptr;
   thread_local std::vector<float> col, bpack;
   if (!pointwise) col.resize(static_cast<size_t>(kdim * out_plane));
   bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, out_plane)));
@@ -111,8 +140,9 @@ Status conv_run(KernelContext& ctx) {
         e.bias_rs = 1;
         e.bias_cs = 0;
       }
+      const float* wpack = pw ? pw->data.data() + gi * pw->per_group : nullptr;
       gemm_f32_packed(uk, mg, out_plane, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(),
-                      y.data<float>() + (n * M + gi * mg) * out_plane, out_plane, e, ctx.pool);
+                      y.data<float>() + (n * M + gi * mg) * out_plane, out_plane, e, ctx.pool, wpack);
     }
   return Status::ok();
 }
@@ -120,8 +150,8 @@ Status conv_run(KernelContext& ctx) {
 }  // namespace
 
 void register_cpu_conv(KernelRegistry& r) {
-  r.add({"", "Conv", "conv_f32_gemm_6x16__avx2", Device::kCpu, Isa::kAvx2, 11, conv_accepts, nullptr, conv_run<0>});
-  r.add({"", "Conv", "conv_f32_gemm_12x32__avx512", Device::kCpu, Isa::kAvx512, 12, conv_accepts, nullptr, conv_run<1>});
+  r.add({"", "Conv", "conv_f32_gemm_6x16__avx2", Device::kCpu, Isa::kAvx2, 11, conv_accepts, conv_prepare<0>, conv_run<0>});
+  r.add({"", "Conv", "conv_f32_gemm_12x32__avx512", Device::kCpu, Isa::kAvx512, 12, conv_accepts, conv_prepare<1>, conv_run<1>});
 }
 
 }  // namespace joule::kernels::cpu

@@ -89,8 +89,19 @@ void pack_b_f32(const GemmUkernel& uk, const float* b, int64_t rs, int64_t cs, i
   }
 }
 
+int64_t packed_a_size(const GemmUkernel& uk, int64_t m, int64_t k) { return ceil_div(m, uk.mr) * uk.mr * k; }
+
+void pack_a_f32(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst) {
+  for (int64_t i0 = 0; i0 < m; i0 += kMc) {
+    const int64_t mc = std::min(kMc, m - i0), mcp = ceil_div(mc, uk.mr) * uk.mr;
+    for (int64_t p0 = 0; p0 < k; p0 += kKc)
+      pack_a_block(a, rs, cs, i0, mc, p0, std::min(kKc, k - p0), uk.mr, dst + i0 * k + p0 * mcp);
+  }
+}
+
 void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
-                     const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {
+                     const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool,
+                     const float* packed_a) {
   if (m <= 0 || n <= 0) return;
   const int64_t mr = uk.mr, nr = uk.nr;
   const int64_t panels = ceil_div(n, nr);
@@ -111,16 +122,21 @@ void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, con
       for (int64_t i = i0; i < i0 + mc; ++i) std::fill(c + i * ldc + j0, c + i * ldc + j1, 0.0f);
     }
     thread_local std::vector<float> apack;
-    if (apack.size() < static_cast<size_t>(kMc * kKc + 64)) apack.resize(static_cast<size_t>(kMc * kKc + 64));
+    if (!packed_a && apack.size() < static_cast<size_t>(kMc * kKc + 64)) apack.resize(static_cast<size_t>(kMc * kKc + 64));
+    const int64_t mcp = ceil_div(mc, mr) * mr;
     for (int64_t p0 = 0; p0 < k; p0 += kKc) {
       const int64_t kc = std::min(kKc, k - p0);
-      pack_a_block(a, a_rs, a_cs, i0, mc, p0, kc, uk.mr, apack.data());
+      const float* ablk = packed_a + (i0 * k + p0 * mcp);
+      if (!packed_a) {
+        pack_a_block(a, a_rs, a_cs, i0, mc, p0, kc, uk.mr, apack.data());
+        ablk = apack.data();
+      }
       for (int64_t pj = pj0; pj < pj1; ++pj) {
         const float* bp = packed_b + pj * k * nr + p0 * nr;
         const int64_t nv = std::min(nr, n - pj * nr);
         for (int64_t ir = 0; ir < mc; ir += mr) {
           const int64_t mv = std::min(mr, mc - ir);
-          uk.fn(kc, apack.data() + ir * kc, bp, c + (i0 + ir) * ldc + pj * nr, ldc, mv, nv, p0 > 0);
+          uk.fn(kc, ablk + ir * kc, bp, c + (i0 + ir) * ldc + pj * nr, ldc, mv, nv, p0 > 0);
         }
       }
     }

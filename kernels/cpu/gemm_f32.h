@@ -56,9 +56,17 @@ int64_t packed_b_size(const GemmUkernel& uk, int64_t k, int64_t n);
 /// Packs B (element (p, j) at b[p*rs + j*cs]) into `dst` (packed_b_size floats).
 void pack_b_f32(const GemmUkernel& uk, const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float* dst);
 
-/// C[M,N] (row stride ldc) = epilogue(A x packedB); A element (i, p) at a[i*a_rs + p*a_cs].
+/// Floats needed for A[M,K] packed for `uk` (all MC x KC blocks, see pack_a_f32).
+int64_t packed_a_size(const GemmUkernel& uk, int64_t m, int64_t k);
+/// Packs all of A (element (i, p) at a[i*rs + p*cs]) ahead of time: block (i0, p0) of the driver's
+/// MC x KC blocking lies at dst + i0*K + p0*ceil(mc/MR)*MR, laid out [ceil(mc/MR)][kc][MR].
+void pack_a_f32(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst);
+
+/// C[M,N] (row stride ldc) = epilogue(A x packedB); A element (i, p) at a[i*a_rs + p*a_cs], or, when
+/// `packed_a` is given (from pack_a_f32, e.g. constant conv weights), read from there instead.
 /// Splits M/N tiles over `pool` (may be null); the result is the same for any thread count.
 void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
-                     const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool);
+                     const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool,
+                     const float* packed_a = nullptr);
 
 }  // namespace joule::kernels::cpu

@@ -132,7 +132,8 @@ bool fuse_activation(ir::Graph& g, ir::Node* n, ir::Node* act, Isa isa) {
   std::string kind;
   float lo, hi;
   if (n->has_attr("joule.activation") || !activation_of(act, kind, lo, hi)) return false;
-  if (n->outputs[0]->desc.dtype != DType::kF32) return false;
+  const DType dt = n->outputs[0]->desc.dtype;  // may be unknown under dynamic shapes: the kernel decides
+  if (dt != DType::kF32 && dt != DType::kUndefined) return false;
   auto saved = n->attrs;
   set_attr(n, "joule.activation", kind);
   if (kind == "Clip") {
