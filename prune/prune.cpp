@@ -48,12 +48,18 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
   std::vector<std::pair<ir::TensorDesc, std::vector<std::string>>> io_descs;
   for (auto* v : g.inputs) io_descs.push_back({v->desc, v->dim_params});
   for (auto* v : g.outputs) io_descs.push_back({v->desc, v->dim_params});
+  // Symbolic dims take the first calibration sample's sizes (1 without calibration).
   std::map<std::string, Shape> bound;
-  for (auto* v : g.inputs) {
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    ir::Value* v = g.inputs[i];
     Shape s = v->desc.shape;
+    if (!calib.empty()) {
+      for (size_t j = 0; j < calib[0].size(); ++j)
+        if (calib[0][j].first == v->name || (calib[0][j].first.empty() && j == i)) s = calib[0][j].second.shape();
+    }
     for (auto& d : s)
       if (d < 0) d = 1;
-    if (v->desc.rank_known) bound[v->name] = s;
+    if (v->desc.rank_known || !calib.empty()) bound[v->name] = s;
   }
   JOULE_RETURN_IF_ERROR(passes::infer_shapes(g, bound));
   ir::Graph original = clone_graph(g);
@@ -63,6 +69,8 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
   ChannelAnalysis a;
   JOULE_RETURN_IF_ERROR(analyze_channels(g, opts.keep, a));
   report.notes = a.notes;
+  if (std::none_of(a.groups.begin(), a.groups.end(), [](const ChannelGroup& x) { return x.prunable; }))
+    report.notes.push_back("no prunable channels found: the model is written unchanged");
   std::vector<std::vector<double>> scores;
   JOULE_RETURN_IF_ERROR(channel_scores(g, a, opts.criterion, calib, scores));
 
