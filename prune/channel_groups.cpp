@@ -45,7 +45,7 @@ struct Builder {
   bool full(const Segment& s) { return s.goff == 0 && s.len == groups[find(s.group)].size; }
   // Unifies two maps channel for channel; false when their structures differ.
   bool unify(const ChannelMap& a, const ChannelMap& b) {
-    if (a.segs.size() != b.segs.size() || a.spatial != b.spatial) return false;
+    if (a.segs.size() != b.segs.size() || a.spatial != b.spatial || a.last != b.last) return false;
     for (size_t i = 0; i < a.segs.size(); ++i) {
       const Segment &x = a.segs[i], &y = b.segs[i];
       if (find(x.group) == find(y.group) && x.goff == y.goff && x.len == y.len) continue;
@@ -67,6 +67,7 @@ struct Builder {
 ChannelMap slice_map(const ChannelMap& m, int64_t start, int64_t len) {
   ChannelMap r;
   r.spatial = m.spatial;
+  r.last = m.last;
   int64_t pos = 0;
   for (auto& s : m.segs) {
     int64_t a = std::max(start, pos), b = std::min(start + len, pos + s.len);
@@ -128,6 +129,10 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
       bool transpose = op == "ConvTranspose";
       int64_t cout = transpose ? W->dim(1) * groups : W->dim(0);
       int64_t cin = transpose ? W->dim(0) : W->dim(1) * groups;
+      if (in0 && in0->last) {
+        block_inputs(n.label() + " reads features on the last axis");
+        continue;
+      }
       if (in0) {
         if (groups == 1) {
           act(transpose ? ActionKind::kConvTIn : ActionKind::kConvIn, &n, *in0);
@@ -149,8 +154,9 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
     } else if (op == "Gemm" || op == "MatMul") {
       const Tensor* B = const_of(n, 1);
       bool is_gemm = op == "Gemm";
-      bool simple = B && B->rank() == 2 && n.inputs[0]->desc.rank_known &&
-                    n.inputs[0]->desc.rank() == 2 &&
+      int xr = n.inputs[0]->desc.rank_known ? n.inputs[0]->desc.rank() : -1;
+      // MatMul also takes [batch..., K] activations (transformer layers): features on the last axis.
+      bool simple = B && B->rank() == 2 && (xr == 2 || (!is_gemm && xr >= 3 && (!in0 || in0->last))) &&
                     (!is_gemm || (n.attr_int("transA", 0) == 0 && (!n.has_input(2) || const_of(n, 2))));
       if (!simple) {
         block_inputs(n.label() + " is not a 2-D layer with constant weights");
@@ -164,7 +170,7 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
       int64_t nout = transB ? B->dim(0) : B->dim(1);
       int gid = b.fresh(nout, &n);
       if (kept) b.block(gid, n.label() + " is kept (--keep)");
-      ChannelMap m{{{gid, 0, nout}}, 1};
+      ChannelMap m{{{gid, 0, nout}}, 1, xr >= 3};
       act(ActionKind::kGemmOut, &n, m);
       maps[n.outputs[0]] = m;
     } else if (!in0 && op != "Concat" && !kElementwise.count(op)) {
@@ -172,15 +178,19 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
     } else if (op == "BatchNormalization" || op == "InstanceNormalization") {
       bool consts = true;
       for (size_t i = 1; i < n.inputs.size(); ++i) consts = consts && const_of(n, i);
-      if (!consts || in0->spatial != 1) {
+      if (!consts || in0->spatial != 1 || in0->last) {
         block_inputs(n.label() + " has non-constant parameters");
         continue;
       }
       act(ActionKind::kBatchNorm, &n, *in0);
       maps[n.outputs[0]] = *in0;
     } else if (kPassThrough.count(op)) {
-      int64_t ci = dim_or(n.inputs[0], 1), co = dim_or(n.outputs[0], 1);
-      if (ci < 0 || ci != co || in0->spatial != 1) {
+      int rin = n.inputs[0]->desc.rank_known ? n.inputs[0]->desc.rank() : -1;
+      int rout = n.outputs[0]->desc.rank_known ? n.outputs[0]->desc.rank() : -2;
+      int cax = in0->last ? rin - 1 : 1;
+      int64_t ci = dim_or(n.inputs[0], cax), co = dim_or(n.outputs[0], cax);
+      bool pool = op.find("Pool") != std::string::npos || op == "Resize" || op == "Upsample" || op == "Pad";
+      if (ci < 0 || ci != co || rin != rout || in0->spatial != 1 || (in0->last && pool)) {
         block_inputs(n.label() + " changes the channel axis");
         continue;
       }
@@ -209,7 +219,8 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
         ir::Value* v = n.inputs[i];
         if (!v || map_of(v)) continue;
         int r = v->desc.rank_known ? v->desc.rank() : -1;
-        int axis = r - (out_rank - 1);  // the operand's axis aligned with channel axis 1
+        int cax = first->last ? out_rank - 1 : 1;
+        int axis = r - (out_rank - cax);  // the operand's axis aligned with the channel axis
         int64_t d = (r < 0) ? -1 : (axis >= 0 ? v->desc.shape[static_cast<size_t>(axis)] : 1);
         if (d == 1) continue;
         if (d == C && v->is_constant() && first->spatial == 1) {
@@ -247,7 +258,7 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
           fixed.segs.push_back({gid, 0, c});
           vm = &fixed;
         }
-        if (vm->spatial != 1) ok = false;
+        if (vm->spatial != 1 || vm->last) ok = false;
         m.segs.insert(m.segs.end(), vm->segs.begin(), vm->segs.end());
       }
       if (!ok) {
@@ -261,7 +272,7 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
       if (axis < 0) axis += rank;
       std::vector<int64_t> sizes;
       for (auto* o : n.outputs) sizes.push_back(dim_or(o, 1));
-      bool ok = axis == 1 && in0->spatial == 1 && (n.opset < 13 || !n.has_input(1) || const_of(n, 1));
+      bool ok = axis == 1 && in0->spatial == 1 && !in0->last && (n.opset < 13 || !n.has_input(1) || const_of(n, 1));
       for (auto s : sizes) ok = ok && s >= 0;
       if (!ok) {
         block_inputs(n.label() + " is not a constant split along channels");
@@ -278,7 +289,7 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
       const ir::Value* x = n.inputs[0];
       const ir::Value* y = n.outputs[0];
       // The batch dim may be symbolic; the others must be known.
-      bool ok = x->desc.rank_known && y->desc.rank_known && y->desc.rank() == 2 && x->desc.rank() >= 2 &&
+      bool ok = !in0->last && x->desc.rank_known && y->desc.rank_known && y->desc.rank() == 2 && x->desc.rank() >= 2 &&
                 (op == "Flatten" ? n.attr_int("axis", 1) == 1 : true);
       int64_t rest = 1;
       for (int i = 2; ok && i < x->desc.rank(); ++i) {

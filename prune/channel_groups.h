@@ -36,6 +36,7 @@ struct Segment {
 struct ChannelMap {
   std::vector<Segment> segs;
   int64_t spatial = 1;
+  bool last = false;  // channels on the last axis ([batch, seq, features] after MatMul), not axis 1
   int64_t channels() const;
 };
 

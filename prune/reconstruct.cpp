@@ -154,7 +154,8 @@ Status refit_dense(ir::Graph& g, ir::Node& n, const std::vector<Tensor>& xs, con
   int64_t k = kin + (bias ? 1 : 0);
   RidgeFit fit(k, m);
   for (size_t s = 0; s < xs.size(); ++s) {
-    int64_t rows = xs[s].dim(0), Cy = ys[s].dim(1);
+    // Rows: every position of the leading dims ([batch, features] or [batch, seq, features]).
+    int64_t Cy = ys[s].shape().back(), rows = xs[s].numel() / kin;
     Eigen::MatrixXd xr(rows, k), yr(rows, m);
     const float* xp = xs[s].data<float>();
     const float* yp = ys[s].data<float>();
@@ -207,7 +208,7 @@ Status reconstruct(const ir::Graph& original, ir::Graph& pruned, const std::vect
       notes.push_back(n.label() + " not reconstructed (alpha/beta/transA)");
       continue;
     }
-    if (dense && n.inputs[0]->desc.rank() != 2) continue;
+    if (dense && n.inputs[0]->desc.rank() < 2) continue;
     todo.push_back(&n);
     targets.push_back(n.outputs[0]->name);
   }

@@ -119,6 +119,13 @@ Status channel_scores(const ir::Graph& g, const ChannelAnalysis& a, Criterion c,
       for (auto& sample : vals) {
         const Tensor& t = sample[k];
         if (t.dtype() != DType::kF32 || t.rank() < 2) continue;
+        if (m.last) {  // [..., C]: channel = index mod C
+          int64_t C = t.shape().back();
+          std::vector<double> acc(static_cast<size_t>(C), 0.0);
+          for (int64_t i = 0; i < t.numel(); ++i) acc[static_cast<size_t>(i % C)] += std::abs(t.data<float>()[i]);
+          for (int64_t c = 0; c < C && c < m.channels(); ++c) mean[static_cast<size_t>(c)] += acc[static_cast<size_t>(c)];
+          continue;
+        }
         int64_t C = t.dim(1), inner = t.numel() / std::max<int64_t>(1, t.dim(0) * C);
         int64_t per = std::max<int64_t>(1, inner * m.spatial / std::max<int64_t>(1, m.spatial));
         const float* p = t.data<float>();

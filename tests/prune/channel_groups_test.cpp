@@ -204,5 +204,27 @@ TEST(PruneChannels, ReconstructionRecoversOutput) {
   EXPECT_GT(rec.after_reconstruction.cosine, 0.8);
 }
 
+TEST(PruneChannels, FfnNeuronsOnLastAxis) {
+  // [2, 5, 8] -> MatMul(8x12) -> Add(b[12]) -> Relu -> MatMul(12x8): the 12 FFN neurons are prunable.
+  Builder b(1, 1);
+  b.x->desc = {DType::kF32, {2, 5, 8}, true};
+  ir::Value* h = b.op("MatMul", {b.x, b.g.add_constant("w1", b.rand({8, 12}))}, "fc1");
+  ir::Value* hb = b.op("Add", {h, b.g.add_constant("b1", b.rand({12}))}, "fc1_bias");
+  b.g.outputs.push_back(b.op("MatMul", {b.op("Relu", {hb}, "act"), b.g.add_constant("w2", b.rand({12, 8}))}, "fc2"));
+  std::vector<Sample> calib;
+  for (int i = 0; i < 3; ++i) calib.push_back({{"x", b.rand({2, 5, 8})}});
+  PruneOptions o;
+  o.ratio = 0.25;
+  o.reconstruct = true;
+  PruneReport r;
+  ASSERT_TRUE(prune_graph(b.g, o, calib, {}, r).is_ok());
+  for (auto& n : b.g.nodes) {
+    if (n->name == "fc1") EXPECT_EQ(n->inputs[1]->constant.shape(), (Shape{8, 9}));
+    if (n->name == "fc1_bias") EXPECT_EQ(n->inputs[1]->constant.shape(), (Shape{9}));
+    if (n->name == "fc2") EXPECT_EQ(n->inputs[1]->constant.shape(), (Shape{9, 8}));
+  }
+  EXPECT_GE(r.after_reconstruction.cosine, r.before_reconstruction.cosine - 1e-6);
+}
+
 }  // namespace
 }  // namespace joule::prune
