@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev
-  libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libdnnl-dev
   libonnx-testdata python3-onnx python3-numpy python3-torch python3-sklearn
   clang libclang-rt-dev nodejs
 )
