@@ -54,6 +54,7 @@ const KernelRegistry& KernelRegistry::builtin() {
     register_ref_resize_pad(r);
     register_ref_quant(r);
     register_ref_control(r);
+    register_ref_rnn(r);
 #ifdef JOULE_WITH_SIMD
     register_cpu_kernels(r);
 #endif

@@ -89,6 +89,7 @@ void register_ref_index(KernelRegistry& r);
 void register_ref_resize_pad(KernelRegistry& r);
 void register_ref_quant(KernelRegistry& r);
 void register_ref_control(KernelRegistry& r);
+void register_ref_rnn(KernelRegistry& r);
 // Optimized CPU kernels (kernels/cpu/), registered only when built with SIMD.
 void register_cpu_kernels(KernelRegistry& r);
 

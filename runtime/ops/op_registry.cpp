@@ -53,6 +53,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_resize_pad_ops(r);
     register_quant_ops(r);
     register_control_ops(r);
+    register_rnn_ops(r);
     return r;
   }();
   return reg;

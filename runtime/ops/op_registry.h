@@ -99,5 +99,6 @@ void register_index_ops(OpRegistry& r);
 void register_resize_pad_ops(OpRegistry& r);
 void register_quant_ops(OpRegistry& r);
 void register_control_ops(OpRegistry& r);
+void register_rnn_ops(OpRegistry& r);
 
 }  // namespace joule::ops
