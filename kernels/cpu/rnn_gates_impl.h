@@ -210,7 +210,13 @@ Status run(KernelContext& ctx) {
   return Status::ok();
 }
 
-bool accepts_f32(const KernelQuery& q) { return !q.inputs.empty() && q.inputs[0].dtype == DType::kF32; }
+// X's dtype may still be unknown at session build (symbolic dims upstream); W (usually a constant)
+// has the same dtype by the op's type constraint, which inference re-checks on every run.
+bool accepts_f32(const KernelQuery& q) {
+  if (q.inputs.size() < 3) return false;
+  DType t = q.inputs[0].dtype != DType::kUndefined ? q.inputs[0].dtype : q.inputs[1].dtype;
+  return t == DType::kF32;
+}
 
 void add_batched_gate_kernels(KernelRegistry& r, Isa isa, int priority, const std::string& suffix) {
   r.add({"", "LSTM", "lstm_f32__batched_gates" + suffix, Device::kCpu, isa, priority, accepts_f32, prepare<Kind::kLstm>,
