@@ -19,6 +19,18 @@ using ir::TensorDesc;
 
 enum class Device { kCpu = 0, kCuda = 1 };
 
+/// Runs the body graphs (If branches, Loop/Scan bodies) of the node being executed. Implemented by the
+/// session: bodies are prepared once at build; outer-scope values resolve from the enclosing runs' live
+/// tensors (nested to any depth). Outputs never alias the body's inputs or outer values (they are copied).
+class SubgraphRunner {
+ public:
+  virtual ~SubgraphRunner() = default;
+  /// Runs `body` (a graph attribute of the running node) with `inputs` bound to its inputs in order.
+  virtual Status run(const ir::Graph& body, const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) const = 0;
+  /// The per-tensor allocation limit of the session, for kernels that grow outputs (Loop scan outputs).
+  virtual uint64_t max_tensor_bytes() const = 0;
+};
+
 /// What a kernel sees when it runs: inputs (nullptr where an optional input is omitted),
 /// outputs already allocated with their inferred dtype and shape, the pool, and prepared state.
 struct KernelContext {
@@ -27,6 +39,7 @@ struct KernelContext {
   std::vector<Tensor*> outputs;  // nullptr where an optional output is omitted
   ThreadPool* pool = nullptr;
   const void* state = nullptr;   // from KernelDef::prepare, or null
+  const SubgraphRunner* subgraphs = nullptr;  // set for nodes with graph attributes
 
   size_t num_inputs() const { return inputs.size(); }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
@@ -60,6 +73,9 @@ struct KernelDef {
   AcceptsFn accepts = nullptr;
   PrepareFn prepare = nullptr;
   KernelFn run = nullptr;
+  /// The kernel assigns its outputs itself (ctx.out(i) = tensor) instead of receiving them allocated:
+  /// for control flow, whose output shapes are known only after running a body.
+  bool allocates_outputs = false;
 };
 
 /// Immutable after construction.

@@ -41,11 +41,24 @@ bool shape_overflows(const Shape& s) {
 
 Status execute_node(const ops::OpDef& op, const kernels::KernelDef& kernel, const void* state, const ir::Node& node,
                     const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs, ThreadPool* pool,
-                    OutputAllocator& alloc) {
+                    OutputAllocator& alloc, const kernels::SubgraphRunner* subgraphs) {
+  if (kernel.allocates_outputs) {
+    JOULE_RETURN_IF_ERROR(ops::check_arity(op, node));
+    outputs.assign(node.outputs.size(), Tensor());
+    kernels::KernelContext ctx{node, inputs, {}, pool, state, subgraphs};
+    ctx.outputs.assign(node.outputs.size(), nullptr);
+    for (size_t i = 0; i < node.outputs.size(); ++i)
+      if (node.outputs[i]) ctx.outputs[i] = &outputs[i];
+    JOULE_RETURN_IF_ERROR(kernel.run(ctx));
+    for (size_t i = 0; i < node.outputs.size(); ++i)
+      if (node.outputs[i] && !outputs[i].defined())
+        return internal_error(node.label() + ": kernel left output " + std::to_string(i) + " unset");
+    return Status::ok();
+  }
   std::vector<ir::TensorDesc> descs;
   JOULE_RETURN_IF_ERROR(infer_node(op, node, inputs, descs));
   outputs.assign(node.outputs.size(), Tensor());
-  kernels::KernelContext ctx{node, inputs, {}, pool, state};
+  kernels::KernelContext ctx{node, inputs, {}, pool, state, subgraphs};
   ctx.outputs.assign(node.outputs.size(), nullptr);
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     if (!node.outputs[i]) continue;

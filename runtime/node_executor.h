@@ -30,6 +30,6 @@ struct HeapAllocator final : OutputAllocator {
 /// Infers, allocates and runs `node` with `kernel`. `outputs` is resized to node.outputs.size().
 Status execute_node(const ops::OpDef& op, const kernels::KernelDef& kernel, const void* state, const ir::Node& node,
                     const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs, ThreadPool* pool,
-                    OutputAllocator& alloc);
+                    OutputAllocator& alloc, const kernels::SubgraphRunner* subgraphs = nullptr);
 
 }  // namespace joule

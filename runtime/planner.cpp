@@ -22,6 +22,11 @@ MemoryPlan plan_memory(const ir::Graph& g) {
     const ir::Node& n = *g.nodes[step];
     for (ir::Value* v : n.inputs)
       if (v && v->id >= 0 && static_cast<size_t>(v->id) < nv) last[static_cast<size_t>(v->id)] = static_cast<int>(step);
+    // A value read from inside the node's subgraphs (If/Loop/Scan bodies) stays alive until the node has run.
+    if (!n.attrs.empty())
+      for (ir::Value* v : ir::subgraph_outer_reads(n))
+        if (v->id >= 0 && static_cast<size_t>(v->id) < nv && g.values[static_cast<size_t>(v->id)].get() == v)
+          last[static_cast<size_t>(v->id)] = std::max(last[static_cast<size_t>(v->id)], static_cast<int>(step));
     for (ir::Value* v : n.outputs) {
       if (!v) continue;
       first[static_cast<size_t>(v->id)] = static_cast<int>(step);

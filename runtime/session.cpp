@@ -6,24 +6,16 @@
 
 #include "kernels/kernel_registry.h"
 #include "onnx_import/onnx_import.h"
+#include "runtime/graph_plan.h"
 #include "runtime/node_executor.h"
 #include "runtime/passes/fusion.h"
+#include "runtime/passes/fold_if.h"
 #include "runtime/passes/passes.h"
 #include "runtime/planner.h"
 
 namespace joule {
 
 namespace {
-
-struct Step {
-  const ir::Node* node = nullptr;
-  const ops::OpDef* op = nullptr;
-  const kernels::KernelDef* kernel = nullptr;
-  std::shared_ptr<const void> state;
-  std::vector<int> inputs;      // value ids, -1 for omitted
-  std::vector<int> outputs;     // value ids, -1 for omitted
-  std::vector<int> release;     // value ids whose last reader is this step
-};
 
 /// Arena memory for one in-flight run; reused across runs through a free list.
 struct Arena {
@@ -36,18 +28,16 @@ struct Session::Impl {
   ir::Graph graph;
   SessionOptions options;
   std::unique_ptr<ThreadPool> pool;
-  std::vector<Step> steps;
+  GraphPlan main;  // compiled main graph (bodies of If/Loop/Scan nested in its steps)
   std::vector<IoInfo> inputs, outputs;
   SessionStats stats;
   MemoryPlan plan;
-  std::vector<Tensor> constants;  // by value id (undefined where not constant)
-  std::vector<bool> is_graph_output;
   mutable std::mutex arena_mu;
   mutable std::vector<std::shared_ptr<void>> free_arenas;
 
   Status build();
   Status validate_inputs(const std::vector<std::pair<std::string, Tensor>>& in, std::vector<Tensor>& slots) const;
-  Status run(const std::vector<std::pair<std::string, Tensor>>& in, std::vector<Tensor>& out) const;
+  Status run(const std::vector<std::pair<std::string, Tensor>>& in, std::vector<Tensor>& out, bool bound) const;
 };
 
 namespace {
@@ -62,20 +52,29 @@ IoInfo io_info(const ir::Value& v) {
   return io;
 }
 
-/// Allocates from the planned arena when the inferred shape matches the plan, from the heap otherwise.
-struct PlannedAllocator final : OutputAllocator {
+/// Allocates from the planned arena when the inferred shape matches the plan, into a caller-bound output
+/// tensor when one matches, from the heap otherwise.
+struct PlannedAllocator final : StepAllocator {
   const ir::Graph* graph;
   const MemoryPlan* plan;
-  const Step* step;
   std::byte* arena;
   std::shared_ptr<void> arena_owner;
   HeapAllocator heap;
+  const std::vector<Tensor*>* bound = nullptr;  // by value id: caller tensor bound to a graph output, or null
 
   PlannedAllocator(const ir::Graph* g, const MemoryPlan* p, std::byte* a, std::shared_ptr<void> owner, uint64_t max)
-      : graph(g), plan(p), step(nullptr), arena(a), arena_owner(std::move(owner)), heap(max) {}
+      : graph(g), plan(p), arena(a), arena_owner(std::move(owner)), heap(max) {}
 
   Status allocate(size_t idx, DType dtype, const Shape& shape, Tensor& out) override {
     int id = step->outputs[idx];
+    if (bound && id >= 0 && (*bound)[static_cast<size_t>(id)]) {
+      Tensor& b = *(*bound)[static_cast<size_t>(id)];
+      if (b.dtype() == dtype && b.shape() == shape) {
+        out = b;  // shares the caller's storage: the kernel writes straight into it
+        std::memset(out.raw(), 0, out.nbytes());
+        return Status::ok();
+      }
+    }
     if (arena && id >= 0 && plan->offset[static_cast<size_t>(id)] >= 0) {
       const ir::TensorDesc& d = graph->values[static_cast<size_t>(id)]->desc;
       if (d.dtype == dtype && d.shape == shape) {
@@ -91,7 +90,19 @@ struct PlannedAllocator final : OutputAllocator {
 
 }  // namespace
 
+namespace {
+// Bodies point at their enclosing graph; moving the main graph into the session moved it.
+void reparent_bodies(ir::Graph& g) {
+  for (auto& n : g.nodes)
+    for (auto& [k, a] : n->attrs) {
+      if (a.g) { a.g->parent = &g; reparent_bodies(*a.g); }
+      for (auto& sg : a.graphs) { sg->parent = &g; reparent_bodies(*sg); }
+    }
+}
+}  // namespace
+
 Status Session::Impl::build() {
+  reparent_bodies(graph);
   if (options.device != "cpu")
     return unsupported("device '" + options.device + "' is not available in this build (only 'cpu')");
   Isa isa = max_isa();
@@ -110,59 +121,22 @@ Status Session::Impl::build() {
   JOULE_RETURN_IF_ERROR(passes::infer_shapes(graph, options.input_shapes));
   if (options.optimize) {
     JOULE_RETURN_IF_ERROR(passes::fold_constants(graph));
+    bool folded_if = false;
+    JOULE_RETURN_IF_ERROR(passes::fold_constant_ifs(graph, folded_if));
+    if (folded_if) JOULE_RETURN_IF_ERROR(passes::fold_constants(graph));
     JOULE_RETURN_IF_ERROR(passes::eliminate_dead_nodes(graph));
     JOULE_RETURN_IF_ERROR(passes::fuse_operators(graph, isa));  // runtime/passes/fusion.h
     JOULE_RETURN_IF_ERROR(passes::infer_shapes(graph, options.input_shapes));
   }
   JOULE_RETURN_IF_ERROR(ir::verify_graph(graph));
 
-  const ops::OpRegistry& oreg = ops::OpRegistry::builtin();
-  const kernels::KernelRegistry& kreg = kernels::KernelRegistry::builtin();
   std::string unsupported_ops;
-  for (auto& np : graph.nodes) {
-    const ir::Node& n = *np;
-    const ops::OpDef* op = oreg.find(n.domain, n.op_type);
-    if (!op || !kreg.has_op(n.domain, n.op_type)) {
-      if (unsupported_ops.size() < 400) unsupported_ops += (unsupported_ops.empty() ? "" : ", ") + n.label();
-      continue;
-    }
-    JOULE_RETURN_IF_ERROR(ops::check_arity(*op, n));
-    Step s;
-    s.node = &n;
-    s.op = op;
-    kernels::KernelQuery q{n, {}, {}};
-    for (ir::Value* v : n.inputs) {
-      q.inputs.push_back(v ? v->desc : ir::TensorDesc{});
-      q.constant_inputs.push_back(v && v->is_constant() ? &v->constant : nullptr);
-      s.inputs.push_back(v ? v->id : -1);
-    }
-    for (ir::Value* v : n.outputs) s.outputs.push_back(v ? v->id : -1);
-    s.kernel = kreg.select(q, kernels::Device::kCpu, isa);
-    if (!s.kernel) return unsupported(n.label() + ": no kernel accepts its input types");
-    if (s.kernel->prepare) JOULE_RETURN_IF_ERROR(s.kernel->prepare(q, s.state));
-    stats.kernel_for_node[n.label()] = s.kernel->name;
-    steps.push_back(std::move(s));
-  }
+  CompileOptions copts;
+  copts.isa = isa;
+  JOULE_RETURN_IF_ERROR(compile_graph(graph, {}, copts, main, unsupported_ops, &stats.kernel_for_node));
   if (!unsupported_ops.empty()) return unsupported("unsupported ops: " + unsupported_ops);
-
-  // Release each value after its last reader (graph outputs are kept).
-  is_graph_output.assign(graph.values.size(), false);
-  for (ir::Value* v : graph.outputs) is_graph_output[static_cast<size_t>(v->id)] = true;
-  std::vector<int> last(graph.values.size(), -1);
-  for (size_t i = 0; i < steps.size(); ++i)
-    for (int id : steps[i].inputs)
-      if (id >= 0) last[static_cast<size_t>(id)] = static_cast<int>(i);
-  for (size_t id = 0; id < last.size(); ++id)
-    if (last[id] >= 0 && !is_graph_output[id] && !graph.values[id]->is_constant())
-      steps[static_cast<size_t>(last[id])].release.push_back(static_cast<int>(id));
-
-  constants.assign(graph.values.size(), Tensor());
-  for (auto& v : graph.values) {
-    if (v->is_constant()) {
-      constants[static_cast<size_t>(v->id)] = v->constant;
-      stats.constant_bytes += static_cast<int64_t>(v->constant.nbytes());
-    }
-  }
+  for (auto& v : graph.values)
+    if (v->is_constant()) stats.constant_bytes += static_cast<int64_t>(v->constant.nbytes());
   plan = plan_memory(graph);
   // Every run would allocate (and zero) planned values in the arena, bypassing the heap allocator's
   // size check: refuse a value over the per-tensor limit now, as the heap allocator would at run time.
@@ -178,7 +152,7 @@ Status Session::Impl::build() {
     stats.peak_activation_bytes = plan.arena_bytes;
     stats.naive_activation_bytes = plan.naive_bytes;
   }
-  stats.node_count = steps.size();
+  stats.node_count = main.steps.size();
   for (ir::Value* v : graph.outputs) outputs.push_back(io_info(*v));
   pool = std::make_unique<ThreadPool>(options.threads);
   return Status::ok();
@@ -224,9 +198,23 @@ Status Session::Impl::validate_inputs(const std::vector<std::pair<std::string, T
   return Status::ok();
 }
 
-Status Session::Impl::run(const std::vector<std::pair<std::string, Tensor>>& in, std::vector<Tensor>& out) const {
-  std::vector<Tensor> slots = constants;
-  JOULE_RETURN_IF_ERROR(validate_inputs(in, slots));
+Status Session::Impl::run(const std::vector<std::pair<std::string, Tensor>>& in, std::vector<Tensor>& out,
+                          bool bound) const {
+  Frame frame{&main, main.constants, nullptr};
+  JOULE_RETURN_IF_ERROR(validate_inputs(in, frame.slots));
+  std::vector<Tensor*> bound_by_id;
+  if (bound) {
+    if (out.size() != graph.outputs.size())
+      return invalid_argument("run_into: expected " + std::to_string(graph.outputs.size()) + " output tensors (one per model output, undefined where not bound), got " + std::to_string(out.size()));
+    bound_by_id.assign(graph.values.size(), nullptr);
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].defined()) continue;
+      // A bound output must not share storage with an input: the kernel would read what it overwrites.
+      bool aliases = false;
+      for (const auto& named : in) aliases |= named.second.raw() == out[i].raw();
+      if (!aliases) bound_by_id[static_cast<size_t>(graph.outputs[i]->id)] = &out[i];
+    }
+  }
   std::shared_ptr<void> arena;
   if (plan.complete && plan.arena_bytes > 0) {
     std::lock_guard<std::mutex> lk(arena_mu);
@@ -242,31 +230,23 @@ Status Session::Impl::run(const std::vector<std::pair<std::string, Tensor>>& in,
     arena = std::shared_ptr<void>(holder, holder->raw());
   }
   PlannedAllocator alloc(&graph, &plan, static_cast<std::byte*>(arena.get()), arena, options.max_tensor_bytes);
-  std::vector<const Tensor*> ins;
-  std::vector<Tensor> outs;
-  Status status = Status::ok();
-  for (const Step& s : steps) {
-    ins.clear();
-    for (int id : s.inputs) {
-      const Tensor* t = id >= 0 ? &slots[static_cast<size_t>(id)] : nullptr;
-      ins.push_back(t && t->defined() ? t : nullptr);
-    }
-    alloc.step = &s;
-    status = execute_node(*s.op, *s.kernel, s.state.get(), *s.node, ins, outs, pool.get(), alloc);
-    if (!status.is_ok()) break;
-    for (size_t i = 0; i < s.outputs.size(); ++i)
-      if (s.outputs[i] >= 0) slots[static_cast<size_t>(s.outputs[i])] = std::move(outs[i]);
-    for (int id : s.release) slots[static_cast<size_t>(id)] = Tensor();
-  }
+  if (bound) alloc.bound = &bound_by_id;
+  Status status = run_steps(frame, pool.get(), alloc, options.max_tensor_bytes);
   if (status.is_ok()) {
-    out.clear();
-    for (ir::Value* v : graph.outputs) {
-      Tensor t = slots[static_cast<size_t>(v->id)];
+    if (!bound) out.assign(graph.outputs.size(), Tensor());
+    for (size_t i = 0; i < graph.outputs.size(); ++i) {
+      const Tensor& t = frame.slots[static_cast<size_t>(graph.outputs[i]->id)];
+      if (bound && out[i].defined() && t.defined() && t.raw() == out[i].raw()) continue;  // written in place
+      if (bound && out[i].defined() && t.defined() && t.dtype() == out[i].dtype() && t.shape() == out[i].shape() &&
+          t.nbytes() > 0) {
+        std::memcpy(out[i].raw(), t.raw(), t.nbytes());  // produced elsewhere (aliasing input, control flow)
+        continue;
+      }
       // Outputs must not alias the arena or constants the session keeps.
-      out.push_back(t.defined() ? t.clone() : t);
+      out[i] = t.defined() ? t.clone() : t;
     }
   }
-  slots.clear();
+  frame.slots.clear();
   if (arena) {
     std::lock_guard<std::mutex> lk(arena_mu);
     free_arenas.push_back(std::move(arena));
@@ -310,12 +290,16 @@ const SessionStats& Session::stats() const { return impl_->stats; }
 const ir::Graph& Session::graph() const { return impl_->graph; }
 
 Status Session::run(const std::vector<std::pair<std::string, Tensor>>& inputs, std::vector<Tensor>& outputs) const {
-  return impl_->run(inputs, outputs);
+  return impl_->run(inputs, outputs, false);
+}
+
+Status Session::run_into(const std::vector<std::pair<std::string, Tensor>>& inputs, std::vector<Tensor>& outputs) const {
+  return impl_->run(inputs, outputs, true);
 }
 
 std::vector<Tensor> Session::run(const std::vector<std::pair<std::string, Tensor>>& inputs) const {
   std::vector<Tensor> out;
-  throw_if_error(impl_->run(inputs, out));
+  throw_if_error(impl_->run(inputs, out, false));
   return out;
 }
 

@@ -85,6 +85,38 @@ int Graph::opset(const std::string& domain) const {
   return parent ? parent->opset(domain) : 0;
 }
 
+namespace {
+bool owns(const Graph& g, const Value* v) {
+  return v->id >= 0 && static_cast<size_t>(v->id) < g.values.size() && g.values[static_cast<size_t>(v->id)].get() == v;
+}
+void collect_outer_reads(const Graph& body, std::vector<Value*>& out) {
+  auto add = [&](Value* v) {
+    if (v && !owns(body, v)) out.push_back(v);
+  };
+  for (auto& n : body.nodes) {
+    for (Value* v : n->inputs) add(v);
+    for (auto& [k, a] : n->attrs) {
+      std::vector<Value*> inner;
+      if (a.g) collect_outer_reads(*a.g, inner);
+      for (auto& sg : a.graphs) collect_outer_reads(*sg, inner);
+      for (Value* v : inner) add(v);
+    }
+  }
+  for (Value* v : body.outputs) add(v);
+}
+}  // namespace
+
+std::vector<Value*> subgraph_outer_reads(const Node& n) {
+  std::vector<Value*> out;
+  for (auto& [k, a] : n.attrs) {
+    if (a.g) collect_outer_reads(*a.g, out);
+    for (auto& sg : a.graphs) collect_outer_reads(*sg, out);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 Status Graph::toposort() {
   // Kahn's algorithm over producer edges; values from outer graphs count as available.
   std::unordered_map<const Node*, int> pending;
@@ -93,7 +125,15 @@ Status Graph::toposort() {
   for (auto& n : nodes) in_graph.insert(n.get());
   for (auto& n : nodes) {
     int deps = 0;
-    for (Value* v : n->inputs) {
+    std::vector<Value*> reads = n->inputs;
+    if (!n->attrs.empty()) {
+      // Values read by the node's subgraphs (outer scope) must be produced before the node runs.
+      std::vector<Value*> implicit = subgraph_outer_reads(*n);
+      reads.insert(reads.end(), implicit.begin(), implicit.end());
+      std::sort(reads.begin(), reads.end());
+      reads.erase(std::unique(reads.begin(), reads.end()), reads.end());
+    }
+    for (Value* v : reads) {
       if (v && v->producer && in_graph.count(v->producer)) {
         ++deps;
         readers[v].push_back(n.get());

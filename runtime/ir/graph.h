@@ -117,6 +117,10 @@ struct Graph {
   friend Status verify_graph(const Graph& g);
 };
 
+/// Values read from inside the subgraphs of `n` (node inputs and body outputs, nested bodies included)
+/// that the subgraphs do not define themselves: the node's implicit (outer-scope) inputs.
+std::vector<Value*> subgraph_outer_reads(const Node& n);
+
 /// Checks structural invariants: unique names, inputs defined before use, outputs produced.
 Status verify_graph(const Graph& g);
 

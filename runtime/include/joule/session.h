@@ -70,6 +70,14 @@ class Session {
   /// Non-throwing form.
   Status run(const std::vector<std::pair<std::string, Tensor>>& inputs, std::vector<Tensor>& outputs) const;
 
+  /// Runs writing outputs into caller-provided tensors (IoBinding-like; for streaming / stateful models).
+  /// `outputs` has one entry per model output, in model order. A defined entry whose dtype and shape
+  /// match what the run produces is written in place (no allocation, no copy) and stays the same
+  /// Tensor; undefined or mismatching entries are replaced by new tensors. An entry sharing storage
+  /// with an input is not written in place (the result is copied into it at the end instead). To feed a
+  /// recurrent state back without copies, keep two state tensors and swap them after every call.
+  Status run_into(const std::vector<std::pair<std::string, Tensor>>& inputs, std::vector<Tensor>& outputs) const;
+
   /// The graph after optimization (read-only, for tools such as inspect).
   const ir::Graph& graph() const;
 
