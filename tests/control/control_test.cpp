@@ -7,6 +7,7 @@
 
 #include "joule/session.h"
 #include "runtime/ir/graph.h"
+#include "runtime/planner.h"
 
 using namespace joule;
 
@@ -164,6 +165,22 @@ TEST(Control, LoopCarriedScanOutputsAndOuterReads) {
     EXPECT_EQ(z[1].shape()[0], 0);
     for (int k = 0; k < 17; ++k) EXPECT_EQ(z[0].data<float>()[k], h0[k]);
   }
+}
+
+TEST(Control, PlannerKeepsValuesReadByABodyAlive) {
+  // x = Relu(x0) is read only inside the Loop body: its arena block must stay reserved until the Loop
+  // has run, so h_final (produced by the Loop, read by Neg) must not be placed on top of it.
+  ir::Graph g = make_loop_graph(false);
+  g.outputs = {g.find_value("h_all"), g.find_value("z")};
+  auto sess = Session::from_graph(std::move(g));
+  const ir::Graph& sg = sess->graph();
+  MemoryPlan plan = plan_memory(sg);
+  ASSERT_TRUE(plan.complete);
+  int64_t ox = plan.offset[static_cast<size_t>(sg.find_value("x")->id)];
+  int64_t oh = plan.offset[static_cast<size_t>(sg.find_value("h_final")->id)];
+  ASSERT_GE(ox, 0);
+  ASSERT_GE(oh, 0);
+  EXPECT_NE(ox, oh);
 }
 
 TEST(Control, LoopAbsurdTripCountIsACleanError) {
