@@ -124,7 +124,8 @@ void compare_with_ort(const std::string& model, double atol) {
   std::vector<std::string> dirs;
   ASSERT_TRUE(joule::onnx_import::list_sample_dirs(kDemo + "/samples", dirs).is_ok());
   for (size_t i = 0; i < dirs.size() && i < 5; ++i) {
-    std::string od = kWork + "/ort_out";
+    // One folder per model: ctest runs these tests in parallel.
+    std::string od = kWork + "/ort_out_" + fs::path(model).stem().string();
     fs::remove_all(od);
     int rc = sh("node '" + std::string(JOULE_SOURCE_DIR) + "/bench/peer/ort_run.js' '" + model + "' --inputs '" + dirs[i] +
                     "' --outputs '" + od + "' --threads 1",
