@@ -2,6 +2,7 @@
 // CNN and on ResNet-18, accuracy/size targets, QDQ output re-imported by joule, checked by
 // onnx.checker and run by ONNX Runtime 1.30 (skipped with the reason when a tool is missing).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -32,7 +33,8 @@ std::string read_text(const std::string& p) {
 // Runs a shell command, capturing stdout+stderr; returns the exit code.
 int sh(const std::string& cmd, std::string& out) {
   fs::create_directories(kWork);
-  std::string log = kWork + "/cmd.log";
+  // One log per process: ctest runs the tests of this binary in parallel processes.
+  std::string log = kWork + "/cmd_" + std::to_string(::getpid()) + ".log";
   int rc = std::system((cmd + " > '" + log + "' 2>&1").c_str());
   out = read_text(log);
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
