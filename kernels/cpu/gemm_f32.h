@@ -29,6 +29,17 @@ struct GemmUkernel {
   GemmUkernelFn fn;
 };
 
+/// Writes the top-left mv x nv corner of a register tile (row stride tile_ld) to C, adding to C when
+/// `accumulate`: the edge-tile path shared by every micro-kernel.
+inline void store_partial_tile_f32(const float* tile, int64_t tile_ld, float* c, int64_t ldc, int64_t mv, int64_t nv,
+                                   bool accumulate) {
+  for (int64_t r = 0; r < mv; ++r) {
+    float* row = c + r * ldc;
+    const float* t = tile + r * tile_ld;
+    for (int64_t j = 0; j < nv; ++j) row[j] = accumulate ? row[j] + t[j] : t[j];
+  }
+}
+
 void gemm_f32_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
                          bool accumulate);
 void gemm_f32_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,

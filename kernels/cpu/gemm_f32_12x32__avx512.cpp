@@ -44,14 +44,7 @@ void gemm_f32_12x32__avx512(int64_t kc, const float* a, const float* b, float* c
     _mm512_store_ps(tile[r], acc[r][0]);
     _mm512_store_ps(tile[r] + 16, acc[r][1]);
   }
-  for (int64_t r = 0; r < mv; ++r) {
-    float* row = c + r * ldc;
-    if (accumulate) {
-      for (int64_t j = 0; j < nv; ++j) row[j] += tile[r][j];
-    } else {
-      std::copy(tile[r], tile[r] + nv, row);
-    }
-  }
+  store_partial_tile_f32(&tile[0][0], 32, c, ldc, mv, nv, accumulate);
 }
 
 }  // namespace joule::kernels::cpu
