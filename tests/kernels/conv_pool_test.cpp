@@ -18,30 +18,10 @@ namespace {
 
 using Attrs = std::map<std::string, ir::Attribute>;
 
-ir::Attribute ints(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute float_attr(float v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-ir::Attribute str_attr(std::string v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
+ir::Attribute ints(std::vector<int64_t> v) { return ir::Attribute::of_ints(std::move(v)); }
+ir::Attribute int_attr(int64_t v) { return ir::Attribute::of_int(v); }
+ir::Attribute float_attr(float v) { return ir::Attribute::of_float(v); }
+ir::Attribute str_attr(std::string v) { return ir::Attribute::of_string(std::move(v)); }
 
 // Builds a one-node model whose inputs are all runtime inputs (nullopt = omitted optional input),
 // runs it and returns the first error of load or run.

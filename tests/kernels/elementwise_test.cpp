@@ -25,24 +25,9 @@ struct OpSpec {
   std::string domain;
 };
 
-ir::Attribute float_attr(float f) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = f;
-  return a;
-}
-ir::Attribute int_attr(int64_t i) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = i;
-  return a;
-}
-ir::Attribute string_attr(std::string s) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(s);
-  return a;
-}
+ir::Attribute float_attr(float f) { return ir::Attribute::of_float(f); }
+ir::Attribute int_attr(int64_t i) { return ir::Attribute::of_int(i); }
+ir::Attribute string_attr(std::string s) { return ir::Attribute::of_string(std::move(s)); }
 
 // Builds a one-node graph whose inputs are all graph inputs of known shape, then runs it.
 Status run_op(const OpSpec& spec, std::vector<Tensor>& out) {

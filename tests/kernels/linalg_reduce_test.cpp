@@ -21,27 +21,19 @@ struct Attr {
   ir::Attribute value;
 };
 Attr ai(const std::string& n, int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
+  ir::Attribute a = ir::Attribute::of_int(v);
   return {n, a};
 }
 Attr af(const std::string& n, float v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
+  ir::Attribute a = ir::Attribute::of_float(v);
   return {n, a};
 }
 Attr as(const std::string& n, const std::string& v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = v;
+  ir::Attribute a = ir::Attribute::of_string(v);
   return {n, a};
 }
 Attr ais(const std::string& n, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
+  ir::Attribute a = ir::Attribute::of_ints(std::move(v));
   return {n, a};
 }
 

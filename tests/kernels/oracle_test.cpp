@@ -54,21 +54,15 @@ Tensor random_tensor(DType dt, const Shape& s, std::mt19937& rng) {
 }
 
 void set_attr(ir::Node* n, const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
+  ir::Attribute a = ir::Attribute::of_int(v);
   n->attrs[name] = a;
 }
 void set_attr(ir::Node* n, const std::string& name, float v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
+  ir::Attribute a = ir::Attribute::of_float(v);
   n->attrs[name] = a;
 }
 void set_attr(ir::Node* n, const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = v;
+  ir::Attribute a = ir::Attribute::of_string(v);
   n->attrs[name] = a;
 }
 
@@ -88,9 +82,7 @@ OracleCase make_case(const std::string& op, std::vector<Tensor> inputs, std::vec
 }
 
 void set_attr(ir::Node* n, const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
+  ir::Attribute a = ir::Attribute::of_ints(std::move(v));
   n->attrs[name] = a;
 }
 

@@ -24,11 +24,11 @@ In runtime_in(Tensor t) { return {std::move(t), false, false}; }
 In const_in(Tensor t) { return {std::move(t), true, false}; }
 In omitted() { return {Tensor(), true, true}; }
 
-ir::Attribute attr_i(int64_t v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kInt; a.i = v; return a; }
-ir::Attribute attr_f(float v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kFloat; a.f = v; return a; }
-ir::Attribute attr_s(std::string v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kString; a.s = std::move(v); return a; }
-ir::Attribute attr_is(std::vector<int64_t> v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kInts; a.ints = std::move(v); return a; }
-ir::Attribute attr_fs(std::vector<float> v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kFloats; a.floats = std::move(v); return a; }
+ir::Attribute attr_i(int64_t v) { return ir::Attribute::of_int(v); }
+ir::Attribute attr_f(float v) { return ir::Attribute::of_float(v); }
+ir::Attribute attr_s(std::string v) { return ir::Attribute::of_string(std::move(v)); }
+ir::Attribute attr_is(std::vector<int64_t> v) { return ir::Attribute::of_ints(std::move(v)); }
+ir::Attribute attr_fs(std::vector<float> v) { return ir::Attribute::of_floats(std::move(v)); }
 
 // Builds a one-node graph at `opset`, creates a session and runs it.
 Status run_op(int opset, const std::string& op, const std::vector<In>& ins, std::map<std::string, ir::Attribute> attrs, Tensor& out) {

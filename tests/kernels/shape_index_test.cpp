@@ -40,30 +40,22 @@ class OpGraph {
     return *this;
   }
   OpGraph& attr(const std::string& name, int64_t v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kInt;
-    a.i = v;
+    ir::Attribute a = ir::Attribute::of_int(v);
     attrs_[name] = a;
     return *this;
   }
   OpGraph& attr(const std::string& name, std::vector<int64_t> v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kInts;
-    a.ints = std::move(v);
+    ir::Attribute a = ir::Attribute::of_ints(std::move(v));
     attrs_[name] = a;
     return *this;
   }
   OpGraph& attr(const std::string& name, const std::string& v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kString;
-    a.s = v;
+    ir::Attribute a = ir::Attribute::of_string(v);
     attrs_[name] = a;
     return *this;
   }
   OpGraph& attr(const std::string& name, const Tensor& t) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kTensor;
-    a.t = t;
+    ir::Attribute a = ir::Attribute::of_tensor(t);
     attrs_[name] = a;
     return *this;
   }

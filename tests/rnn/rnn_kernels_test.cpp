@@ -16,30 +16,10 @@ using namespace joule;
 
 namespace {
 
-ir::Attribute attr_s(const std::string& v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = v;
-  return a;
-}
-ir::Attribute attr_i(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute attr_f(float v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-ir::Attribute attr_fs(std::vector<float> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
+ir::Attribute attr_s(const std::string& v) { return ir::Attribute::of_string(v); }
+ir::Attribute attr_i(int64_t v) { return ir::Attribute::of_int(v); }
+ir::Attribute attr_f(float v) { return ir::Attribute::of_float(v); }
+ir::Attribute attr_fs(std::vector<float> v) { return ir::Attribute::of_floats(std::move(v)); }
 ir::Attribute attr_ss(std::vector<std::string> v) {
   ir::Attribute a;
   a.kind = ir::Attribute::Kind::kStrings;
