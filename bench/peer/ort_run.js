@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node) as a second opinion for joule.
 //
-//   node bench/peer/ort_run.js MODEL --inputs DIR --outputs DIR [--threads N] [--repeat N] [--version]
+//   node bench/peer/ort_run.js MODEL --inputs DIR --outputs DIR [--threads N] [--repeat N] [--warmup N] [--version]
 //
 // DIR holds input_0.pb, input_1.pb ... (serialized ONNX TensorProto, the backend-test layout). A file
 // whose stored name matches a model input feeds that input; otherwise files feed inputs in order.
 // Outputs are written as output_0.pb ... (TensorProto with raw_data, named after the model output).
-// Prints the ORT version, each output's dtype/shape, and the median latency over --repeat runs.
+// Prints the ORT version, each output's dtype/shape, the session load time and the median latency over
+// --repeat runs (after --warmup untimed runs, default 0).
 //
 // TensorProto is parsed by hand (protobuf wire format), covering the fields numpy_helper.from_array
 // and the ONNX test data use: dims(1), data_type(2), float_data(4), int32_data(5), int64_data(7),
@@ -139,13 +140,14 @@ function assemble(dims, type, nameBytes, raw) {
 
 // ---- command line ----------------------------------------------------------------------------------
 function parseArgs(argv) {
-  const a = { model: null, inputs: null, outputs: null, threads: 0, repeat: 1, version: false };
+  const a = { model: null, inputs: null, outputs: null, threads: 0, repeat: 1, warmup: 0, version: false };
   for (let i = 0; i < argv.length; ++i) {
     const s = argv[i];
     if (s === '--inputs') a.inputs = argv[++i];
     else if (s === '--outputs') a.outputs = argv[++i];
     else if (s === '--threads') a.threads = parseInt(argv[++i], 10);
     else if (s === '--repeat') a.repeat = Math.max(1, parseInt(argv[++i], 10));
+    else if (s === '--warmup') a.warmup = Math.max(0, parseInt(argv[++i], 10));
     else if (s === '--version') a.version = true;
     else if (!a.model) a.model = s;
     else throw new Error('unexpected argument ' + s);
@@ -161,7 +163,9 @@ async function main() {
   if (!args.model || !args.inputs) throw new Error('usage: ort_run.js MODEL --inputs DIR [--outputs DIR] [--threads N] [--repeat N]');
   const opts = { graphOptimizationLevel: 'all' };
   if (args.threads > 0) { opts.intraOpNumThreads = args.threads; opts.interOpNumThreads = 1; }
+  const tLoad = process.hrtime.bigint();
   const session = await ort.InferenceSession.create(args.model, opts);
+  const loadMs = Number(process.hrtime.bigint() - tLoad) / 1e6;
 
   const files = fs.readdirSync(args.inputs).filter((f) => /^input_\d+\.pb$/.test(f))
     .sort((x, y) => parseInt(x.slice(6), 10) - parseInt(y.slice(6), 10));
@@ -174,6 +178,7 @@ async function main() {
 
   const ms = [];
   let results;
+  for (let w = 0; w < args.warmup; ++w) results = await session.run(feeds);
   for (let r = 0; r < args.repeat; ++r) {
     const t0 = process.hrtime.bigint();
     results = await session.run(feeds);
@@ -186,6 +191,7 @@ async function main() {
     console.log(`output ${i} '${name}': ${t.type} ${t.dims.join('x')}`);
     if (args.outputs) fs.writeFileSync(path.join(args.outputs, `output_${i}.pb`), assemble(t.dims, ORT_TO_ONNX[t.type], Buffer.from(name, 'utf8'), Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)));
   });
+  console.log(`load ${loadMs.toFixed(3)} ms`);
   console.log(`run ${args.repeat > 1 ? 'median ' : ''}${ms[ms.length >> 1].toFixed(3)} ms (${args.repeat} runs)`);
 }
 
