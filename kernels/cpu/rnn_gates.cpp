@@ -1,19 +1,51 @@
-// Batched-gate CPU kernels for float32 LSTM / GRU / RNN ("<op>_f32__batched_gates").
-//
-// The input projection X·W^T (+ biases) does not depend on the recurrence, so it is computed for
-// every time step and batch row of a direction as one GEMM: XG[seq*batch][G*H]. Each step then
-// needs only the recurrent GEMM h·R^T over the batch ([batch][H] x [H][G*H]) and the elementwise
-// cell. W and R are transposed once (at session build when they are constants) so both GEMMs run
-// as rank-1 updates over contiguous rows, which the compiler vectorises. The cell math is that of
-// the reference kernel (kernels/ref/rnn.cpp), which is the oracle for this one.
+// Batched-gate CPU kernels for float32 LSTM / GRU / RNN ("<op>_f32__batched_gates"): the baseline-ISA
+// copy and its primitives (the AVX2 copy is in rnn_gates__avx2.cpp). See rnn_gates_impl.h for the
+// algorithm and rnn_gates.h for the primitives' contract.
+#include <cmath>
+
 #include "kernels/cpu/rnn_gates_impl.h"
 
 namespace joule::kernels {
 
+namespace cpu {
+
+void rnn_gate_gemm_f32(int64_t M, int64_t K, const float* A, int64_t lda, const float* panels, int64_t p0, int64_t p1,
+                       const float* bias, float* C, int64_t ldc) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* B = panels + p * K * kRnnPanel;
+    for (int64_t m = 0; m < M; ++m) {
+      float acc[kRnnPanel];
+      for (int64_t j = 0; j < kRnnPanel; ++j) acc[j] = bias ? bias[p * kRnnPanel + j] : 0.f;
+      const float* a = A + m * lda;
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < kRnnPanel; ++j) acc[j] += a[k] * B[k * kRnnPanel + j];
+      std::memcpy(C + m * ldc + p * kRnnPanel, acc, sizeof(acc));
+    }
+  }
+}
+
+void rnn_sigmoid_f32(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = 1.f / (1.f + std::exp(-v[i]));
+}
+
+void rnn_tanh_f32(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+}
+
+}  // namespace cpu
+
+namespace {
+struct BaselinePrims {
+  static constexpr auto gemm = cpu::rnn_gate_gemm_f32;
+  static constexpr auto sigmoid = cpu::rnn_sigmoid_f32;
+  static constexpr auto tanh = cpu::rnn_tanh_f32;
+};
+}  // namespace
+
 void register_rnn_gates_avx2(KernelRegistry& r);  // rnn_gates__avx2.cpp
 
 void register_rnn_gates_cpu(KernelRegistry& r) {
-  add_batched_gate_kernels(r, Isa::kScalar, 10, "");
+  add_batched_gate_kernels<BaselinePrims>(r, Isa::kScalar, 10, "");
   register_rnn_gates_avx2(r);  // chosen over the baseline copy when the CPU has AVX2 + FMA
 }
 

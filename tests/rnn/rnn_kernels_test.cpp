@@ -38,7 +38,7 @@ Tensor rand_t(Shape s, std::mt19937& rng, float lo = -1, float hi = 1) {
 // Builds a one-node graph; inputs listed in `constants` become initializers (so prepare packs them).
 Status run_session(const std::string& op, const std::vector<Tensor>& inputs, const Attrs& attrs, size_t nout,
                    std::vector<Tensor>& out, std::vector<int> constants = {}, int opset = 14,
-                   std::string* kernel = nullptr) {
+                   std::string* kernel = nullptr, const std::string& isa = "") {
   ir::Graph g;
   g.opset_imports[""] = opset;
   std::vector<ir::Value*> ins;
@@ -67,6 +67,7 @@ Status run_session(const std::string& op, const std::vector<Tensor>& inputs, con
   std::unique_ptr<Session> sess;
   SessionOptions opts;
   opts.threads = 1;
+  opts.isa = isa;
   JOULE_RETURN_IF_ERROR(Session::create(std::move(g), opts, sess));
   if (kernel)
     for (auto& [label, name] : sess->stats().kernel_for_node) *kernel = name;
@@ -145,12 +146,15 @@ void check_case(const Case& c, uint32_t seed) {
     if (c.op == "GRU") attrs["linear_before_reset"] = attr_i(1);
   }
   const size_t nout = c.op == "LSTM" ? 3 : 2;
-  std::vector<Tensor> ref, fast, fast_const;
+  std::vector<Tensor> ref;
   ASSERT_TRUE(run_reference(c.op, in, attrs, nout, ref).is_ok()) << describe(c);
+  // Every ISA copy of the batched-gates kernel: the baseline one (JOULE_ISA=scalar) and the best.
+  for (std::string isa : {"scalar", ""}) {
+  std::vector<Tensor> fast, fast_const;
   std::string kernel;
-  Status st = run_session(c.op, in, attrs, nout, fast, {}, 14, &kernel);
+  Status st = run_session(c.op, in, attrs, nout, fast, {}, 14, &kernel, isa);
   ASSERT_TRUE(st.is_ok()) << describe(c) << ": " << st.message();
-  st = run_session(c.op, in, attrs, nout, fast_const, {1, 2, 3}, 14);  // weights packed at session build
+  st = run_session(c.op, in, attrs, nout, fast_const, {1, 2, 3}, 14, nullptr, isa);  // weights packed at session build
   ASSERT_TRUE(st.is_ok()) << describe(c) << ": " << st.message();
   // The batched-gates kernels live in kernels/cpu (absent from JOULE_SIMD=OFF builds).
   bool has_fast = false;
@@ -161,6 +165,7 @@ void check_case(const Case& c, uint32_t seed) {
   for (size_t i = 0; i < nout; ++i) {
     expect_close(fast[i], ref[i], 1e-5, describe(c) + " output " + std::to_string(i));
     expect_close(fast_const[i], ref[i], 1e-5, describe(c) + " (constant weights) output " + std::to_string(i));
+  }
   }
 }
 
