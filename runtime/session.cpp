@@ -6,6 +6,7 @@
 
 #include "kernels/kernel_registry.h"
 #include "onnx_import/onnx_import.h"
+#include "quant/qdq_fusion.h"
 #include "runtime/graph_plan.h"
 #include "runtime/node_executor.h"
 #include "runtime/passes/fusion.h"
@@ -120,6 +121,7 @@ Status Session::Impl::build() {
   for (ir::Value* v : graph.inputs) inputs.push_back(io_info(*v));  // declared shapes, before binding
   JOULE_RETURN_IF_ERROR(passes::infer_shapes(graph, options.input_shapes));
   if (options.optimize) {
+    JOULE_RETURN_IF_ERROR(quant::fuse_qdq(graph));  // quant/qdq_fusion.h: before folding turns DQ(weights) into floats
     JOULE_RETURN_IF_ERROR(passes::fold_constants(graph));
     bool folded_if = false;
     JOULE_RETURN_IF_ERROR(passes::fold_constant_ifs(graph, folded_if));

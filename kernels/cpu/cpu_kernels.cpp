@@ -6,12 +6,14 @@ namespace cpu {
 void register_cpu_linalg(KernelRegistry& r);  // linalg_f32.cpp: MatMul, Gemm
 void register_cpu_conv(KernelRegistry& r);    // conv_f32.cpp: Conv via im2col / 1x1 GEMM
 void register_cpu_dwconv(KernelRegistry& r);  // dwconv_f32.cpp: depthwise 3x3 / 5x5 Conv
+void register_cpu_qgemm(KernelRegistry& r);   // qgemm_s16.cpp: joule.QConv / QGemm / DynQMatMul (int8)
 }  // namespace cpu
 
 void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_linalg(r);
   cpu::register_cpu_conv(r);
   cpu::register_cpu_dwconv(r);
+  cpu::register_cpu_qgemm(r);
 }
 
 }  // namespace joule::kernels

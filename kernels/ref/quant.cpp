@@ -16,6 +16,7 @@
 namespace joule::kernels {
 
 void register_ref_qlinear(KernelRegistry& r);  // qlinear.cpp
+void register_ref_qfused(KernelRegistry& r);   // qfused.cpp: joule.QConv, joule.QGemm, joule.DynQMatMul
 
 namespace {
 
@@ -103,6 +104,7 @@ void register_ref_quant(KernelRegistry& r) {
   r.add({"", "DynamicQuantizeLinear", "dynamic_quantize_linear__ref", Device::kCpu, Isa::kScalar, 0, nullptr, nullptr,
          dynamic_quantize_ref});
   register_ref_qlinear(r);
+  register_ref_qfused(r);
 }
 
 }  // namespace joule::kernels

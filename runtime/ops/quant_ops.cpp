@@ -114,7 +114,10 @@ Status infer_qlinear_conv(InferContext& ctx) {
 
 }  // namespace
 
+void register_qfused_ops(OpRegistry& r);  // qfused_ops.cpp: joule.QConv, joule.QGemm, joule.DynQMatMul
+
 void register_quant_ops(OpRegistry& r) {
+  register_qfused_ops(r);
   r.add({"", "QuantizeLinear", 2, 3, 1, 1, infer_quantize});
   r.add({"", "DequantizeLinear", 2, 3, 1, 1, infer_dequantize});
   r.add({"", "DynamicQuantizeLinear", 1, 1, 3, 3, infer_dynamic_quantize});

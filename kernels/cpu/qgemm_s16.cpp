@@ -1,0 +1,420 @@
+// Optimized kernels for joule.QConv, joule.QGemm and joule.DynQMatMul on the exact int16 GEMM
+// (kernels/cpu/qgemm_s16.h); the reference kernels are kernels/ref/qfused.cpp.
+//   QConv:  per image n and group g:  Y[OCg, P] = requant(W16[OCg, kp] x col16[kp, P])
+//           col16[(ic*KD + kd)*KH*KW + kh*KW + kw][p] = X[...] - x_zp (0 in the padding), P = OD*OH*OW;
+//           W16 = W - w_zp[oc] is widened once in prepare; col16 is built per run (parallel over rows),
+//           then each worker packs 16 positions at a time into a panel and runs every OC block against it.
+//   QGemm:  Y[M, N] = requant(A16[M, kp] x W16 panels), W16 = W - w_zp[n] packed in prepare.
+//   DynQMatMul: DynamicQuantizeLinear(A) per tensor -> A16 = q - zp, then float(acc) * (a_scale * w_scale[n]) (+ bias).
+// Each output element is summed by one micro-kernel call in a fixed order, so results do not depend on threads.
+#include <algorithm>
+#include <memory>
+
+#include "kernels/cpu/qgemm_s16.h"
+#include "kernels/kernel_registry.h"
+#include "kernels/ref/qfused_requant.h"
+#include "kernels/ref/quant_common.h"
+#include "runtime/ops/window_geometry.h"
+
+namespace joule::kernels::cpu {
+
+void qgemm_s16_tile_ref(int mr, int64_t kp, const int16_t* const* rows, const int16_t* panel, int32_t* tile) {
+  for (int i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < kQgemmNr; ++j) {
+      int32_t s = 0;
+      for (int64_t p = 0; p < kp; ++p) s += int32_t{rows[i][p]} * panel[((p / 2) * kQgemmNr + j) * 2 + (p % 2)];
+      tile[i * kQgemmNr + j] = s;
+    }
+}
+
+void qpack_panel_s16(const int16_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, int16_t* panel) {
+  const int64_t kp = qgemm_kp(k);
+  for (int64_t p = 0; p < kp; ++p)
+    for (int64_t j = 0; j < kQgemmNr; ++j)
+      panel[((p / 2) * kQgemmNr + j) * 2 + (p % 2)] = (p < k && j < nc) ? src[p * ld + j0 + j] : int16_t{0};
+}
+
+namespace {
+bool always() { return true; }
+bool has_avxvnni() { return cpu_features().avxvnni; }
+}  // namespace
+
+const std::vector<QgemmUkernel>& qgemm_s16_ukernels() {
+  static const std::vector<QgemmUkernel> k = {
+      {"qgemm_s16_6x16__avx2", Isa::kAvx2, 6, qgemm_s16_6x16__avx2, always},
+      {"qgemm_s16_6x16__avxvnni", Isa::kAvx2, 6, qgemm_s16_6x16__avxvnni, has_avxvnni},
+      {"qgemm_s16_12x16__avx512", Isa::kAvx512, 12, qgemm_s16_12x16__avx512, always},
+      {"qgemm_s16_12x16__avx512vnni", Isa::kAvx512Vnni, 12, qgemm_s16_12x16__avx512vnni, always},
+  };
+  return k;
+}
+
+namespace {
+
+using quant::load_q;
+
+const QgemmUkernel& uk(int u) { return qgemm_s16_ukernels()[static_cast<size_t>(u)]; }
+constexpr int kMaxMr = 12;
+constexpr int64_t kMaxK = 33024;  // K * 255 * 255 * 2 / 2 < 2^31: int32 sums stay exact
+
+void parallel(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool && pool->threads() > 1 && n > 1) pool->parallel_for(n, 1, fn);
+  else fn(0, n);
+}
+
+bool is_8bit(DType t) { return t == DType::kU8 || t == DType::kI8; }
+bool constant(const KernelQuery& q, size_t i) { return i < q.constant_inputs.size() && q.constant_inputs[i]; }
+const Tensor& cin(const KernelQuery& q, size_t i) { return *q.constant_inputs[i]; }
+float fparam(const Tensor& t, int64_t i) { return static_cast<float>(t.value_as_double(t.numel() == 1 ? 0 : i)); }
+int32_t iparam(const Tensor& t, int64_t i) { return load_q(t, t.numel() == 1 ? 0 : i); }
+
+// Output range narrowed by the fused activation (see kernels/ref/qfused.cpp).
+void out_range(const ir::Node& n, DType t, int32_t& lo, int32_t& hi) {
+  quant::q_range(t, lo, hi);
+  lo = std::max<int32_t>(lo, static_cast<int32_t>(n.attr_int("qmin", lo)));
+  hi = std::min<int32_t>(hi, static_cast<int32_t>(n.attr_int("qmax", hi)));
+}
+
+// Shared by QConv / QGemm: everything but the weights' layout, from constant inputs.
+struct QuantState {
+  int64_t channels = 0, k = 0, kp = 0;
+  std::vector<int16_t> w16;    // QConv: rows [OC][kp]; QGemm / DynQMatMul: panels [ceil(N/16)][kp*16]
+  std::vector<float> mult;     // per channel
+  std::vector<int32_t> bias;   // per channel (zeros when absent)
+  int32_t xz = 0, yz = 0, lo = 0, hi = 255;
+  bool x_signed = false, y_signed = false;
+  Shape w_shape;
+};
+
+// Widens w (element (c, p) at w[c*cs + p*ps]) minus its zero point into rows [channels][kp].
+void widen_rows(const Tensor& w, const Tensor* wz, int64_t channels, int64_t k, int64_t cs, int64_t ps, int64_t kp,
+                std::vector<int16_t>& out) {
+  out.assign(static_cast<size_t>(channels * kp), 0);
+  for (int64_t c = 0; c < channels; ++c) {
+    const int32_t z = wz ? iparam(*wz, c) : 0;
+    for (int64_t p = 0; p < k; ++p) out[size_t(c * kp + p)] = static_cast<int16_t>(load_q(w, c * cs + p * ps) - z);
+  }
+}
+
+// ---- QConv -----------------------------------------------------------------------------------
+
+bool qconv_accepts(const KernelQuery& q) {
+  if (q.inputs.size() < 8 || !is_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
+  for (size_t i : {1, 2, 4, 5, 6, 7})
+    if (!constant(q, i)) return false;
+  if (q.inputs.size() > 8 && q.inputs[8].dtype != DType::kUndefined && !constant(q, 8)) return false;
+  const Tensor& w = cin(q, 3);
+  if (!is_8bit(w.dtype()) || w.rank() < 3 || w.rank() > 5) return false;
+  for (size_t i : {1, 2, 6, 7})
+    if (cin(q, i).numel() != 1) return false;
+  for (size_t i : {4, 5})
+    if (cin(q, i).numel() != 1 && cin(q, i).numel() != w.dim(0)) return false;
+  const int64_t group = q.node.attr_int("group", 1);
+  return group >= 1 && w.dim(0) % group == 0 && w.numel() / w.dim(0) <= kMaxK;
+}
+
+void common_params(const KernelQuery& q, int64_t channels, size_t ws_i, size_t bias_i, QuantState& s) {
+  const float xs = fparam(cin(q, 1), 0), ys = fparam(cin(q, 6), 0);
+  s.xz = load_q(cin(q, 2), 0);
+  s.yz = load_q(cin(q, 7), 0);
+  s.x_signed = q.inputs[0].dtype == DType::kI8;
+  s.y_signed = cin(q, 7).dtype() == DType::kI8;
+  out_range(q.node, cin(q, 7).dtype(), s.lo, s.hi);
+  s.channels = channels;
+  s.mult.resize(size_t(channels));
+  s.bias.assign(size_t(channels), 0);
+  for (int64_t c = 0; c < channels; ++c) s.mult[size_t(c)] = quant::requant_multiplier(xs, fparam(cin(q, ws_i), c), ys);
+  if (constant(q, bias_i) && cin(q, bias_i).numel() == channels)
+    for (int64_t c = 0; c < channels; ++c) s.bias[size_t(c)] = load_q(cin(q, bias_i), c);
+}
+
+Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
+  const Tensor& w = cin(q, 3);
+  auto s = std::make_shared<QuantState>();
+  s->w_shape = w.shape();
+  s->k = w.numel() / w.dim(0);
+  s->kp = qgemm_kp(s->k);
+  widen_rows(w, &cin(q, 5), w.dim(0), s->k, s->k, 1, s->kp, s->w16);
+  common_params(q, w.dim(0), 4, 8, *s);
+  state = s;
+  return Status::ok();
+}
+
+// col16 rows [k0, k1) of one group of one image (x at its first channel, 3-D geometry).
+void im2col_s16(const uint8_t* x, const QuantState& s, const ops::WindowGeometry& g, int64_t k0, int64_t k1, int16_t* col) {
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2], OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2], P = OD * OH * OW;
+  for (int64_t r = k0; r < k1; ++r) {
+    const int64_t kw = r % KW, kh = (r / KW) % KH, kd = (r / (KW * KH)) % KD, ic = r / (KW * KH * KD);
+    const uint8_t* xc = x + ic * D * H * W;
+    int16_t* dst = col + r * P;
+    const int64_t off = kw * g.dilations[2] - g.pad_begin[2];
+    for (int64_t od = 0; od < OD; ++od) {
+      const int64_t id = od * g.strides[0] - g.pad_begin[0] + kd * g.dilations[0];
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int16_t* d = dst + (od * OH + oh) * OW;
+        const int64_t ih = oh * g.strides[1] - g.pad_begin[1] + kh * g.dilations[1];
+        if (id < 0 || id >= D || ih < 0 || ih >= H) {
+          std::fill(d, d + OW, int16_t{0});
+          continue;
+        }
+        const uint8_t* xr = xc + (id * H + ih) * W;
+        if (g.strides[2] == 1) {
+          const int64_t lo = std::clamp<int64_t>(-off, 0, OW), hi = std::clamp<int64_t>(W - off, lo, OW);
+          std::fill(d, d + lo, int16_t{0});
+          qwiden_s16__avx2(xr + lo + off, s.x_signed, s.xz, hi - lo, d + lo);
+          std::fill(d + hi, d + OW, int16_t{0});
+        } else {
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t iw = ow * g.strides[2] + off;
+            d[ow] = (iw >= 0 && iw < W) ? static_cast<int16_t>((s.x_signed ? int32_t{static_cast<int8_t>(xr[iw])} : int32_t{xr[iw]}) - s.xz)
+                                        : int16_t{0};
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int U>
+Status qconv_run(KernelContext& ctx) {
+  const QgemmUkernel& k = uk(U);
+  auto* s = static_cast<const QuantState*>(ctx.state);
+  const Tensor& x = ctx.in(0);
+  Tensor& y = ctx.out(0);
+  if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
+  if (x.rank() != static_cast<int64_t>(s->w_shape.size())) return ctx.fail("input and weight ranks differ");
+  const int64_t group = ctx.node.attr_int("group", 1);
+  const int64_t N = x.dim(0), C = x.dim(1), M = s->w_shape[0];
+  if (C % group != 0 || s->w_shape[1] * group != C) return ctx.fail("channels do not match group");
+  ops::WindowGeometry g;
+  std::string err = ops::resolve_window(ctx.node, Shape(x.shape().begin() + 2, x.shape().end()),
+                                        std::vector<int64_t>(s->w_shape.begin() + 2, s->w_shape.end()), ops::WindowRounding::kFloor, g);
+  if (!err.empty()) return ctx.fail(err);
+  g = g.as_3d();
+  const int64_t icg = C / group, mg = M / group, in_plane = g.in_size(), P = g.out_size(), kdim = s->k, kp = s->kp;
+  if (y.numel() != N * M * P) return ctx.fail("output shape does not match the convolution");
+  thread_local std::vector<int16_t> col;
+  col.resize(static_cast<size_t>(kdim * P));
+  int16_t* colp = col.data();
+  const int64_t panels = (P + kQgemmNr - 1) / kQgemmNr;
+  const uint8_t* xb = static_cast<const uint8_t*>(x.raw());
+  uint8_t* yb = static_cast<uint8_t*>(y.raw());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const uint8_t* xg = xb + (n * C + gi * icg) * in_plane;
+      const int64_t rows_per_task = std::max<int64_t>(1, kdim / 16);
+      parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
+        im2col_s16(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp);
+      });
+      parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
+        thread_local std::vector<int16_t> panel;
+        panel.resize(static_cast<size_t>(kp * kQgemmNr));
+        alignas(64) int32_t tile[kMaxMr * kQgemmNr];
+        for (int64_t pi = b; pi < e; ++pi) {
+          const int64_t p0 = pi * kQgemmNr, nc = std::min(kQgemmNr, P - p0);
+          qpack_panel_s16__avx2(colp, P, kdim, p0, nc, panel.data());
+          for (int64_t m0 = 0; m0 < mg; m0 += k.mr) {
+            const int64_t mv = std::min<int64_t>(k.mr, mg - m0);
+            const int16_t* rows[kMaxMr];
+            for (int i = 0; i < k.mr; ++i) rows[i] = s->w16.data() + (gi * mg + m0 + std::min<int64_t>(i, mv - 1)) * kp;
+            k.fn(kp, rows, panel.data(), tile);
+            for (int64_t i = 0; i < mv; ++i) {
+              const int64_t oc = gi * mg + m0 + i;
+              QRequant rq;
+              rq.bias = &s->bias[size_t(oc)];
+              rq.mult = &s->mult[size_t(oc)];
+              rq.zp = s->yz, rq.lo = s->lo, rq.hi = s->hi, rq.out_signed = s->y_signed;
+              qrequant_row__avx2(tile + i * kQgemmNr, nc, rq, yb + (n * M + oc) * P + p0);
+            }
+          }
+        }
+      });
+    }
+  return Status::ok();
+}
+
+// ---- QGemm / DynQMatMul: rows of A against packed weight panels --------------------------------
+
+// Packs W (element (p, j) at w[p*ps + j*js]) minus w_zp[j] into panels [ceil(N/16)][kp*16].
+void pack_weight_panels(const Tensor& w, const Tensor* wz, int64_t k, int64_t n, int64_t ps, int64_t js, QuantState& s) {
+  s.k = k;
+  s.kp = qgemm_kp(k);
+  std::vector<int16_t> rows;  // [K][N] widened
+  rows.resize(size_t(k * n));
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t j = 0; j < n; ++j) rows[size_t(p * n + j)] = static_cast<int16_t>(load_q(w, p * ps + j * js) - (wz ? iparam(*wz, j) : 0));
+  const int64_t panels = (n + kQgemmNr - 1) / kQgemmNr;
+  s.w16.resize(size_t(panels * s.kp * kQgemmNr));
+  for (int64_t pi = 0; pi < panels; ++pi)
+    qpack_panel_s16(rows.data(), n, k, pi * kQgemmNr, std::min(kQgemmNr, n - pi * kQgemmNr), s.w16.data() + pi * s.kp * kQgemmNr);
+}
+
+// Runs A16 [m][kp] x panels; finish(row, j0, nc, tile_row) writes one tile row.
+template <class Finish>
+void rows_x_panels(const QgemmUkernel& k, ThreadPool* pool, const int16_t* a16, int64_t m, const QuantState& s, Finish finish) {
+  const int64_t n = s.channels, panels = (n + kQgemmNr - 1) / kQgemmNr, kp = s.kp;
+  const int64_t mblocks = (m + k.mr - 1) / k.mr;
+  parallel(pool, panels * mblocks, [&](int64_t b, int64_t e) {
+    alignas(64) int32_t tile[kMaxMr * kQgemmNr];
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t pi = t % panels, m0 = (t / panels) * k.mr, mv = std::min<int64_t>(k.mr, m - m0);
+      const int16_t* rows[kMaxMr];
+      for (int i = 0; i < k.mr; ++i) rows[i] = a16 + (m0 + std::min<int64_t>(i, mv - 1)) * kp;
+      k.fn(kp, rows, s.w16.data() + pi * kp * kQgemmNr, tile);
+      const int64_t j0 = pi * kQgemmNr, nc = std::min(kQgemmNr, n - j0);
+      for (int64_t i = 0; i < mv; ++i) finish(m0 + i, j0, nc, tile + i * kQgemmNr);
+    }
+  });
+}
+
+bool qgemm_accepts(const KernelQuery& q) {
+  if (q.inputs.size() < 8 || !is_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
+  for (size_t i : {1, 2, 4, 5, 6, 7})
+    if (!constant(q, i)) return false;
+  if (q.inputs.size() > 8 && q.inputs[8].dtype != DType::kUndefined && !constant(q, 8)) return false;
+  const Tensor& w = cin(q, 3);
+  if (!is_8bit(w.dtype()) || w.rank() != 2) return false;
+  const bool trans = q.node.attr_int("transB", 0) != 0;
+  const int64_t k = trans ? w.dim(1) : w.dim(0), n = trans ? w.dim(0) : w.dim(1);
+  for (size_t i : {1, 2, 6, 7})
+    if (cin(q, i).numel() != 1) return false;
+  for (size_t i : {4, 5})
+    if (cin(q, i).numel() != 1 && cin(q, i).numel() != n) return false;
+  return k <= kMaxK;
+}
+
+Status qgemm_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
+  const Tensor& w = cin(q, 3);
+  const bool trans = q.node.attr_int("transB", 0) != 0;
+  const int64_t k = trans ? w.dim(1) : w.dim(0), n = trans ? w.dim(0) : w.dim(1);
+  auto s = std::make_shared<QuantState>();
+  s->w_shape = w.shape();
+  pack_weight_panels(w, &cin(q, 5), k, n, trans ? 1 : n, trans ? k : 1, *s);
+  common_params(q, n, 4, 8, *s);
+  state = s;
+  return Status::ok();
+}
+
+// A (8-bit [..., K]) widened to thread-local rows [M][kp].
+const int16_t* widen_a(const Tensor& a, bool is_signed, int32_t zp, int64_t m, int64_t k, int64_t kp, ThreadPool* pool) {
+  thread_local std::vector<int16_t> a16;
+  a16.resize(static_cast<size_t>(m * kp));
+  int16_t* dst = a16.data();
+  const uint8_t* src = static_cast<const uint8_t*>(a.raw());
+  parallel(pool, m, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      qwiden_s16__avx2(src + i * k, is_signed, zp, k, dst + i * kp);
+      if (kp != k) dst[i * kp + k] = 0;
+    }
+  });
+  return dst;
+}
+
+template <int U>
+Status qgemm_run(KernelContext& ctx) {
+  auto* s = static_cast<const QuantState*>(ctx.state);
+  const Tensor& a = ctx.in(0);
+  if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
+  if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
+  const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels;
+  const int16_t* a16 = widen_a(a, s->x_signed, s->xz, m, s->k, s->kp, ctx.pool);
+  uint8_t* y = static_cast<uint8_t*>(ctx.out(0).raw());
+  rows_x_panels(uk(U), ctx.pool, a16, m, *s, [&](int64_t i, int64_t j0, int64_t nc, const int32_t* t) {
+    QRequant rq;
+    rq.bias = s->bias.data() + j0;
+    rq.bias_step = 1;
+    rq.mult = s->mult.data() + j0;
+    rq.mult_step = 1;
+    rq.zp = s->yz, rq.lo = s->lo, rq.hi = s->hi, rq.out_signed = s->y_signed;
+    qrequant_row__avx2(t, nc, rq, y + i * n + j0);
+  });
+  return Status::ok();
+}
+
+bool dynq_accepts(const KernelQuery& q) {
+  if (q.inputs.size() < 4 || q.inputs[0].dtype != DType::kF32 || !constant(q, 1) || !constant(q, 2) || !constant(q, 3)) return false;
+  if (q.inputs.size() > 4 && q.inputs[4].dtype != DType::kUndefined && !constant(q, 4)) return false;
+  const Tensor& w = cin(q, 1);
+  if (!is_8bit(w.dtype()) || w.rank() != 2 || w.dim(0) > kMaxK) return false;
+  for (size_t i : {2, 3})
+    if (cin(q, i).numel() != 1 && cin(q, i).numel() != w.dim(1)) return false;
+  return !constant(q, 4) || (cin(q, 4).dtype() == DType::kF32 && cin(q, 4).numel() == w.dim(1));
+}
+
+struct DynState : QuantState {
+  std::vector<float> w_scale, fbias;
+};
+
+Status dynq_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
+  const Tensor& w = cin(q, 1);
+  auto s = std::make_shared<DynState>();
+  s->w_shape = w.shape();
+  s->channels = w.dim(1);
+  pack_weight_panels(w, &cin(q, 2), w.dim(0), w.dim(1), w.dim(1), 1, *s);
+  for (int64_t j = 0; j < w.dim(1); ++j) s->w_scale.push_back(fparam(cin(q, 3), j));
+  if (constant(q, 4))
+    s->fbias.assign(cin(q, 4).data<float>(), cin(q, 4).data<float>() + w.dim(1));
+  state = s;
+  return Status::ok();
+}
+
+template <int U>
+Status dynq_run(KernelContext& ctx) {
+  auto* s = static_cast<const DynState*>(ctx.state);
+  const Tensor& a = ctx.in(0);
+  if (!s || s->w_shape != ctx.in(1).shape()) return ctx.fail("weights changed after prepare");
+  if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
+  const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels, k = s->k, kp = s->kp;
+  float as;
+  int32_t az;
+  if (!qdynamic_range__avx2(a.data<float>(), a.numel(), as, az)) return ctx.fail("input contains NaN");
+  thread_local std::vector<int16_t> a16;
+  thread_local std::vector<float> scale;
+  a16.resize(static_cast<size_t>(m * kp));
+  scale.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) scale[size_t(j)] = as * s->w_scale[size_t(j)];
+  int16_t* dst = a16.data();
+  const float* src = a.data<float>();
+  parallel(ctx.pool, m, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      qdynamic_quantize_s16__avx2(src + i * k, k, as, az, dst + i * kp);
+      if (kp != k) dst[i * kp + k] = 0;
+    }
+  });
+  float* y = ctx.out(0).data<float>();
+  const float* sc = scale.data();
+  rows_x_panels(uk(U), ctx.pool, dst, m, *s, [&](int64_t i, int64_t j0, int64_t nc, const int32_t* t) {
+    qscale_row_f32__avx2(t, nc, sc + j0, s->fbias.empty() ? nullptr : s->fbias.data() + j0, y + i * n + j0);
+  });
+  return Status::ok();
+}
+
+template <int U>
+bool runs_here(const KernelQuery&) { return uk(U).runs_here(); }
+template <int U>
+bool qconv_ok(const KernelQuery& q) { return uk(U).runs_here() && qconv_accepts(q); }
+template <int U>
+bool qgemm_ok(const KernelQuery& q) { return uk(U).runs_here() && qgemm_accepts(q); }
+template <int U>
+bool dynq_ok(const KernelQuery& q) { return uk(U).runs_here() && dynq_accepts(q); }
+
+template <int U>
+void add_all(KernelRegistry& r, int priority) {
+  const std::string suffix = std::string(uk(U).name).substr(std::string("qgemm_s16_").size());
+  r.add({"joule", "QConv", "qconv_s16_" + suffix, Device::kCpu, uk(U).isa, priority, qconv_ok<U>, qconv_prepare, qconv_run<U>});
+  r.add({"joule", "QGemm", "qgemm_s16_" + suffix, Device::kCpu, uk(U).isa, priority, qgemm_ok<U>, qgemm_prepare, qgemm_run<U>});
+  r.add({"joule", "DynQMatMul", "dynq_matmul_s16_" + suffix, Device::kCpu, uk(U).isa, priority, dynq_ok<U>, dynq_prepare,
+         dynq_run<U>});
+}
+
+}  // namespace
+
+void register_cpu_qgemm(KernelRegistry& r) {
+  add_all<0>(r, 11);  // avx2
+  add_all<1>(r, 12);  // avx-vnni
+  add_all<2>(r, 13);  // avx512bw
+  add_all<3>(r, 14);  // avx512 vnni
+}
+
+}  // namespace joule::kernels::cpu

@@ -1,0 +1,326 @@
+// Fused integer execution of quantized models (quant/qdq_fusion.cpp, kernels/ref/qfused.cpp,
+// kernels/cpu/qgemm_s16*): QDQ, QOperator and dynamic-quantization graphs built in the IR with seeded
+// random weights and odd shapes, run unfused (reference kernels, optimize off) and fused (reference
+// joule.* kernels at JOULE_ISA scalar, optimized ones at every ISA this CPU runs, 1 and 2 threads).
+//   - QOperator (QLinearConv / QLinearMatMul) and dynamic graphs: fused == unfused bit for bit.
+//   - QDQ graphs: the unfused graph accumulates in float, the fused one exactly in int32, so they agree
+//     to within one output step (and almost everywhere exactly); every fused kernel agrees bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <random>
+
+#include "joule/session.h"
+#include "kernels/cpu/qgemm_s16.h"
+#include "runtime/cpu_features.h"
+#include "runtime/ir/graph.h"
+
+namespace joule {
+namespace {
+
+using ir::Attribute;
+using ir::Graph;
+using ir::Value;
+
+Tensor scalar_f32(float v) {
+  Tensor t(DType::kF32, Shape{});
+  t.data<float>()[0] = v;
+  return t;
+}
+Tensor scalar_q(DType t, int32_t v) {
+  Tensor r(t, Shape{});
+  if (t == DType::kU8) r.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+  else r.data<int8_t>()[0] = static_cast<int8_t>(v);
+  return r;
+}
+Tensor random_f32(std::mt19937& rng, Shape s, float lo, float hi) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  Tensor t(DType::kF32, s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+Tensor random_i8(std::mt19937& rng, Shape s) {  // full range, -128 included
+  std::uniform_int_distribution<int> u(-128, 127);
+  Tensor t(DType::kI8, s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(u(rng));
+  return t;
+}
+Tensor random_u8(std::mt19937& rng, Shape s) {
+  std::uniform_int_distribution<int> u(0, 255);
+  Tensor t(DType::kU8, s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(u(rng));
+  return t;
+}
+
+Value* input(Graph& g, const std::string& name, DType t, Shape s) {
+  Value* v = g.add_value(name);
+  v->desc = ir::TensorDesc::known(t, std::move(s));
+  g.inputs.push_back(v);
+  return v;
+}
+
+// Q -> DQ of a float activation with per-tensor (scale, zp) of type t; returns the DQ output.
+Value* qdq(Graph& g, Value* x, float scale, int32_t zp, DType t, Value** q_out = nullptr) {
+  Value* s = g.add_constant(x->name + "_s", scalar_f32(scale));
+  Value* z = g.add_constant(x->name + "_z", scalar_q(t, zp));
+  Value* q = g.add_value(x->name + "_q");
+  Value* d = g.add_value(x->name + "_dq");
+  g.add_node("QuantizeLinear", {x, s, z}, {q}, x->name + "_Q");
+  g.add_node("DequantizeLinear", {q, s, z}, {d}, x->name + "_DQ");
+  if (q_out) *q_out = q;
+  return d;
+}
+
+struct ConvCase {
+  int64_t n, c, h, w, oc, kh, kw, stride, pad, group;
+  std::string act;  // "", "Relu", "Clip"
+  bool y_signed;
+};
+
+// x -> QDQ -> Conv(DQ(w s8 per channel), DQ(bias int32)) -> [act] -> QDQ -> y (float), opset 13.
+Graph qdq_conv_graph(const ConvCase& k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Graph g;
+  g.opset_imports[""] = 13;
+  Value* x = input(g, "x", DType::kF32, {k.n, k.c, k.h, k.w});
+  const float xs = 0.02f;
+  Value* xd = qdq(g, x, xs, 117, DType::kU8);
+  const int64_t icg = k.c / k.group;
+  Tensor ws(DType::kF32, {k.oc});
+  for (int64_t i = 0; i < k.oc; ++i) ws.data<float>()[i] = 0.002f + 0.0005f * static_cast<float>(i % 7);
+  Tensor bq(DType::kI32, {k.oc}), bs(DType::kF32, {k.oc});
+  std::uniform_int_distribution<int> ub(-5000, 5000);
+  for (int64_t i = 0; i < k.oc; ++i) bq.data<int32_t>()[i] = ub(rng), bs.data<float>()[i] = xs * ws.data<float>()[i];
+  Value* wd = g.add_value("w_dq");
+  ir::Node* dqw = g.add_node("DequantizeLinear", {g.add_constant("w_q", random_i8(rng, {k.oc, icg, k.kh, k.kw})), g.add_constant("w_s", ws),
+                                              g.add_constant("w_z", Tensor(DType::kI8, {k.oc}))},
+                         {wd}, "w_DQ");
+  dqw->attrs["axis"] = Attribute::of_int(0);
+  Value* bd = g.add_value("b_dq");
+  ir::Node* dqb = g.add_node("DequantizeLinear", {g.add_constant("b_q", bq), g.add_constant("b_s", bs), g.add_constant("b_z", Tensor(DType::kI32, {k.oc}))},
+                         {bd}, "b_DQ");
+  dqb->attrs["axis"] = Attribute::of_int(0);
+  Value* y = g.add_value("conv_out");
+  ir::Node* conv = g.add_node("Conv", {xd, wd, bd}, {y}, "conv");
+  conv->attrs["strides"] = Attribute::of_ints({k.stride, k.stride});
+  conv->attrs["pads"] = Attribute::of_ints({k.pad, k.pad, k.pad, k.pad});
+  conv->attrs["group"] = Attribute::of_int(k.group);
+  if (!k.act.empty()) {
+    Value* a = g.add_value("act_out");
+    std::vector<Value*> ins{y};
+    if (k.act == "Clip") ins = {y, g.add_constant("clip_lo", scalar_f32(-0.5f)), g.add_constant("clip_hi", scalar_f32(1.5f))};
+    g.add_node(k.act, ins, {a}, "act");
+    y = a;
+  }
+  Value* out = qdq(g, y, 0.03f, k.y_signed ? 0 : 100, k.y_signed ? DType::kI8 : DType::kU8);
+  g.outputs.push_back(out);
+  return g;
+}
+
+// QLinearConv with u8 x / s8 per-channel w / int32 bias, or QLinearMatMul ([m, k] x [k, n]).
+Graph qlinear_graph(bool conv, int64_t m, int64_t n, int64_t kdim, uint32_t seed, const ConvCase* cc = nullptr) {
+  std::mt19937 rng(seed);
+  Graph g;
+  g.opset_imports[""] = 13;
+  Value* x = conv ? input(g, "x", DType::kU8, {cc->n, cc->c, cc->h, cc->w}) : input(g, "x", DType::kU8, {m, kdim});
+  const int64_t ch = conv ? cc->oc : n;
+  Tensor ws(DType::kF32, {ch});
+  for (int64_t i = 0; i < ch; ++i) ws.data<float>()[i] = 0.001f + 0.00037f * static_cast<float>(i % 11);
+  Tensor w = conv ? random_i8(rng, {cc->oc, cc->c / cc->group, cc->kh, cc->kw}) : random_i8(rng, {kdim, n});
+  std::vector<Value*> ins{x, g.add_constant("xs", scalar_f32(0.05f)), g.add_constant("xz", scalar_q(DType::kU8, 131)),
+                          g.add_constant("w", w), g.add_constant("ws", ws), g.add_constant("wz", Tensor(DType::kI8, {ch})),
+                          g.add_constant("ys", scalar_f32(conv ? 0.7f : 2.5f)), g.add_constant("yz", scalar_q(DType::kU8, 97))};
+  if (conv) {
+    Tensor b(DType::kI32, {ch});
+    std::uniform_int_distribution<int> ub(-20000, 20000);
+    for (int64_t i = 0; i < ch; ++i) b.data<int32_t>()[i] = ub(rng);
+    ins.push_back(g.add_constant("b", b));
+  }
+  Value* y = g.add_value("y");
+  ir::Node* node = g.add_node(conv ? "QLinearConv" : "QLinearMatMul", ins, {y}, "qop");
+  if (conv) {
+    node->attrs["strides"] = Attribute::of_ints({cc->stride, cc->stride});
+    node->attrs["pads"] = Attribute::of_ints({cc->pad, cc->pad, cc->pad, cc->pad});
+    node->attrs["group"] = Attribute::of_int(cc->group);
+  }
+  g.outputs.push_back(y);
+  return g;
+}
+
+// DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(a_scale * w_scale) -> Add(bias), as quant/ writes it.
+Graph dynamic_graph(int64_t m, int64_t n, int64_t kdim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Graph g;
+  g.opset_imports[""] = 13;
+  Value* a = input(g, "a", DType::kF32, {1, m, kdim});
+  Value *aq = g.add_value("aq"), *as = g.add_value("as"), *az = g.add_value("az"), *acc = g.add_value("acc"), *accf = g.add_value("accf"),
+        *s = g.add_value("s"), *prod = g.add_value("prod"), *y = g.add_value("y");
+  g.add_node("DynamicQuantizeLinear", {a}, {aq, as, az}, "dql");
+  g.add_node("MatMulInteger", {aq, g.add_constant("w", random_i8(rng, {kdim, n})), az, g.add_constant("wz", Tensor(DType::kI8, Shape{}))}, {acc},
+             "mmi");
+  g.add_node("Cast", {acc}, {accf}, "cast")->attrs["to"] = Attribute::of_int(1);
+  g.add_node("Mul", {as, g.add_constant("ws", random_f32(rng, {n}, 0.001f, 0.01f))}, {s}, "smul");
+  g.add_node("Mul", {accf, s}, {prod}, "mul");
+  g.add_node("Add", {prod, g.add_constant("bias", random_f32(rng, {n}, -1.f, 1.f))}, {y}, "add");
+  g.outputs.push_back(y);
+  return g;
+}
+
+struct RunResult {
+  Tensor y;
+  std::string kernels;  // "label=kernel;" of every node
+};
+
+RunResult run(Graph g, const std::vector<Tensor>& in, bool optimize, const std::string& isa, int threads) {
+  SessionOptions o;
+  o.optimize = optimize;
+  o.isa = isa;
+  o.threads = threads;
+  std::unique_ptr<Session> s;
+  Status st = Session::create(std::move(g), o, s);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  if (!st.is_ok()) return {};
+  RunResult r;
+  r.y = s->run(in)[0];
+  for (auto& [node, k] : s->stats().kernel_for_node) r.kernels += node + "=" + k + ";";
+  return r;
+}
+
+// ISAs this CPU runs for the optimized kernels; prints the ones it skips.
+std::vector<std::string> runnable_isas() {
+  static bool told = false;
+  std::vector<std::string> out;
+  for (const char* name : {"avx2", "avx512", "avx512vnni"}) {
+    Isa want;
+    parse_isa(name, want);
+    if (want <= max_isa()) out.push_back(name);
+    else if (!told) std::cout << "[  SKIPPED ] ISA " << name << ": this CPU (or JOULE_ISA) does not have it\n";
+  }
+  told = true;
+  return out;
+}
+
+void expect_same_bytes(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_TRUE(a.defined() && b.defined()) << what;
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  ASSERT_EQ(a.dtype(), b.dtype()) << what;
+  int64_t bad = 0, first = -1;
+  const auto* pa = static_cast<const uint8_t*>(a.raw());
+  const auto* pb = static_cast<const uint8_t*>(b.raw());
+  for (size_t i = 0; i < a.nbytes(); ++i)
+    if (pa[i] != pb[i]) bad++, first = first < 0 ? int64_t(i) : first;
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " bytes differ, first at byte " << first;
+}
+
+// Every fused kernel (reference at scalar, optimized at each ISA, 1 and 2 threads) gives `ref` exactly.
+void expect_all_fused_equal(const std::function<Graph()>& make, const std::vector<Tensor>& in, const Tensor& ref,
+                            const std::string& fused_op, const std::string& what) {
+  RunResult scalar = run(make(), in, true, "scalar", 1);
+  EXPECT_NE(scalar.kernels.find(fused_op + "__ref"), std::string::npos) << what << ": not fused: " << scalar.kernels;
+  expect_same_bytes(scalar.y, ref, what + " [reference fused kernel]");
+  for (const std::string& isa : runnable_isas())
+    for (int threads : {1, 2}) {
+      RunResult r = run(make(), in, true, isa, threads);
+      EXPECT_NE(r.kernels.find(fused_op + "_s16_"), std::string::npos) << what << ": no optimized kernel: " << r.kernels;
+      expect_same_bytes(r.y, ref, what + " [" + isa + ", " + std::to_string(threads) + " threads]");
+    }
+}
+
+const ConvCase kConvCases[] = {
+    {1, 3, 17, 17, 17, 3, 3, 1, 1, 1, "Relu", false},  // odd everything
+    {2, 8, 9, 11, 6, 3, 3, 2, 1, 1, "", false},        // batch 2, stride 2
+    {1, 17, 7, 5, 31, 1, 1, 1, 0, 1, "Clip", true},    // 1x1 pointwise, int8 output
+    {1, 6, 13, 13, 9, 3, 3, 1, 1, 3, "Relu", false},   // grouped
+    {1, 5, 15, 15, 5, 3, 3, 1, 1, 5, "", false},       // depthwise
+    {1, 1, 28, 28, 3, 5, 5, 1, 2, 1, "Relu", false},   // single channel, 5x5
+};
+
+TEST(QdqFusion, QLinearConvFusedMatchesReferenceBitExactly) {
+  for (const ConvCase& c : kConvCases) {
+    if (c.y_signed) continue;  // this builder writes uint8 outputs only
+    std::mt19937 rng(11);
+    Tensor x = random_u8(rng, {c.n, c.c, c.h, c.w});
+    auto make = [&] { return qlinear_graph(true, 0, 0, 0, 3, &c); };
+    RunResult unfused = run(make(), {x}, false, "", 1);
+    ASSERT_EQ(unfused.kernels.find("qconv"), std::string::npos);
+    expect_all_fused_equal(make, {x}, unfused.y, "qconv", "QLinearConv c=" + std::to_string(c.c) + " oc=" + std::to_string(c.oc));
+  }
+}
+
+TEST(QdqFusion, QLinearMatMulFusedMatchesReferenceBitExactlyOnOddShapes) {
+  const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 255}, {17, 255, 3}, {1, 1023, 255}, {255, 17, 1023}, {17, 3, 1023}, {1023, 3, 17}};
+  for (auto& s : shapes) {
+    std::mt19937 rng(static_cast<uint32_t>(s[0] * 7 + s[1] * 3 + s[2]));
+    Tensor a = random_u8(rng, {s[0], s[2]});
+    auto make = [&] { return qlinear_graph(false, s[0], s[1], s[2], 5, nullptr); };
+    RunResult unfused = run(make(), {a}, false, "", 1);
+    expect_all_fused_equal(make, {a}, unfused.y, "qgemm",
+                           "QLinearMatMul " + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]));
+  }
+}
+
+TEST(QdqFusion, QdqConvFusedAgreesWithFloatGraphWithinOneStep) {
+  for (const ConvCase& c : kConvCases) {
+    std::mt19937 rng(23);
+    Tensor x = random_f32(rng, {c.n, c.c, c.h, c.w}, -2.0f, 3.0f);
+    auto make = [&] { return qdq_conv_graph(c, 9); };
+    RunResult unfused = run(make(), {x}, false, "", 1);
+    RunResult fused = run(make(), {x}, true, "scalar", 1);
+    ASSERT_NE(fused.kernels.find("qconv__ref"), std::string::npos) << "not fused: " << fused.kernels;
+    const float step = 0.03f;
+    int64_t exact = 0, n = unfused.y.numel(), nonzero = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float a = unfused.y.data<float>()[i], b = fused.y.data<float>()[i];
+      EXPECT_LE(std::fabs(a - b), step * 1.001f) << "element " << i;
+      exact += a == b;
+      nonzero += a != 0.0f;
+    }
+    EXPECT_GE(exact, n * 99 / 100) << "fused and unfused differ in more than 1% of the outputs";
+    std::cout << "QDQ Conv c=" << c.c << " oc=" << c.oc << ": " << exact << " of " << n << " outputs identical to the float graph\n";
+    EXPECT_GT(nonzero, n / 10) << "outputs are mostly zero: the test would prove little";
+    expect_all_fused_equal(make, {x}, fused.y, "qconv", "QDQ Conv c=" + std::to_string(c.c) + " oc=" + std::to_string(c.oc) + " " + c.act);
+  }
+}
+
+TEST(QdqFusion, DynamicMatMulFusedMatchesUnfusedBitExactly) {
+  const int64_t shapes[][3] = {{1, 3, 17}, {17, 255, 3}, {3, 17, 1023}, {255, 1023, 17}, {128, 384, 384}};
+  for (auto& s : shapes) {
+    std::mt19937 rng(static_cast<uint32_t>(s[0] + s[1] + s[2]));
+    Tensor a = random_f32(rng, {1, s[0], s[2]}, -3.0f, 2.0f);
+    auto make = [&] { return dynamic_graph(s[0], s[1], s[2], 13); };
+    RunResult unfused = run(make(), {a}, false, "", 1);
+    expect_all_fused_equal(make, {a}, unfused.y, "dynq_matmul",
+                           "dynamic " + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]));
+  }
+}
+
+TEST(QdqFusion, MicroKernelsMatchTileReferenceForFullRangeOperands) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> u(-255, 255);
+  bool ran = false;
+  for (const auto& k : kernels::cpu::qgemm_s16_ukernels()) {
+    if (k.isa > max_isa() || !k.runs_here()) {
+      std::cout << "[  SKIPPED ] " << k.name << ": this CPU lacks its ISA (AVX2-only machines skip AVX-512 / VNNI)\n";
+      continue;
+    }
+    ran = true;
+    for (int64_t kp : {2, 4, 18, 256, 1024}) {
+      std::vector<int16_t> rows(size_t(k.mr * kp)), panel(size_t(kp * 16));
+      for (auto& v : rows) v = static_cast<int16_t>(u(rng));
+      for (auto& v : panel) v = static_cast<int16_t>(u(rng));
+      rows[0] = 255, rows[1] = 255, panel[0] = -255, panel[1] = -255;  // the extreme pair sums
+      std::vector<const int16_t*> r;
+      for (int i = 0; i < k.mr; ++i) r.push_back(rows.data() + i * kp);
+      std::vector<int32_t> got(size_t(k.mr * 16)), want(got.size());
+      k.fn(kp, r.data(), panel.data(), got.data());
+      kernels::cpu::qgemm_s16_tile_ref(k.mr, kp, r.data(), panel.data(), want.data());
+      EXPECT_EQ(got, want) << k.name << " kp=" << kp;
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no int16 GEMM micro-kernel runs on this CPU (needs AVX2)";
+}
+
+}  // namespace
+}  // namespace joule
