@@ -55,6 +55,7 @@ const KernelRegistry& KernelRegistry::builtin() {
     register_ref_quant(r);
     register_ref_control(r);
     register_ref_rnn(r);
+    register_ref_matmul_nbits(r);
 #ifdef JOULE_WITH_SIMD
     register_cpu_kernels(r);
 #endif

@@ -106,6 +106,7 @@ void register_ref_resize_pad(KernelRegistry& r);
 void register_ref_quant(KernelRegistry& r);
 void register_ref_control(KernelRegistry& r);
 void register_ref_rnn(KernelRegistry& r);
+void register_ref_matmul_nbits(KernelRegistry& r);  // com.microsoft MatMulNBits
 // Optimized CPU kernels (kernels/cpu/), registered only when built with SIMD.
 void register_cpu_kernels(KernelRegistry& r);
 

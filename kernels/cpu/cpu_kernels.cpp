@@ -6,6 +6,7 @@ namespace cpu {
 void register_cpu_linalg(KernelRegistry& r);  // linalg_f32.cpp: MatMul, Gemm
 void register_cpu_conv(KernelRegistry& r);    // conv_f32.cpp: Conv via im2col / 1x1 GEMM
 void register_cpu_dwconv(KernelRegistry& r);  // dwconv_f32.cpp: depthwise 3x3 / 5x5 Conv
+void register_cpu_matmul_nbits(KernelRegistry& r);  // matmul_nbits_f32.cpp: com.microsoft MatMulNBits (INT4)
 void register_cpu_qgemm(KernelRegistry& r);   // qgemm_s16.cpp: joule.QConv / QGemm / DynQMatMul (int8)
 }  // namespace cpu
 
@@ -13,6 +14,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_linalg(r);
   cpu::register_cpu_conv(r);
   cpu::register_cpu_dwconv(r);
+  cpu::register_cpu_matmul_nbits(r);
   cpu::register_cpu_qgemm(r);
 }
 

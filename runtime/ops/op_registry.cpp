@@ -54,6 +54,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_quant_ops(r);
     register_control_ops(r);
     register_rnn_ops(r);
+    register_matmul_nbits_ops(r);
     return r;
   }();
   return reg;

@@ -100,5 +100,6 @@ void register_resize_pad_ops(OpRegistry& r);
 void register_quant_ops(OpRegistry& r);
 void register_control_ops(OpRegistry& r);
 void register_rnn_ops(OpRegistry& r);
+void register_matmul_nbits_ops(OpRegistry& r);  // com.microsoft MatMulNBits (INT4 weights)
 
 }  // namespace joule::ops

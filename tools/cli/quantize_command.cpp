@@ -15,6 +15,8 @@
 
 namespace joule::cli {
 
+int quantize_int4_command(const ParsedArgs& a);  // quantize_int4_command.cpp
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -41,7 +43,14 @@ constexpr const char* kQuantizeHelp =
     "                        top-1 accuracy with --labels, else fidelity = 100 * cosine(FP32, INT8)\n"
     "  --labels FILE         true class per calibration sample, one per line\n"
     "  --eval-samples N      samples used for sensitivity / --max-drop (default 200)\n"
-    "  --report FILE         write the summary and the sensitivity table to FILE\n";
+    "  --report FILE         write the summary and the sensitivity table to FILE\n\n"
+    "INT4 (--int4): MatMul/Gemm constant weights in 4-bit blocks along K, written as com.microsoft MatMulNBits\n"
+    "  --int4                INT4 weight-only quantization (activations stay float)\n"
+    "  --block N             weights per scale: 32 (default), 64, 128 or 256\n"
+    "  --method rtn|gptq     round to nearest (default), or GPTQ error compensation (needs --calib)\n"
+    "  --asym                a zero point per block (default symmetric)\n"
+    "  --max-drop X          keep the layers with the largest INT4 error at INT8 (--fallback float: float)\n"
+    "                        until 100 * cosine(FP32, out) drops by at most X\n";
 
 int fail(const Status& s) {
   std::cerr << "quantize: error: " << s.message() << "\n";
@@ -80,15 +89,17 @@ std::string fmt(double v, int prec) {
 
 int quantize_command(int argc, char** argv) {
   ParsedArgs a;
-  Status st = parse_args(argc, argv, 2, {"--help", "-h", "--per-tensor", "--dynamic", "--int8-activations", "--sensitivity", "--reduce-range"},
+  Status st = parse_args(argc, argv, 2, {"--help", "-h", "--per-tensor", "--dynamic", "--int8-activations", "--sensitivity", "--reduce-range",
+                          "--int4", "--asym"},
                          {"-o", "--output", "--calib", "--method", "--percentile", "--bins", "--max-drop", "--labels",
-                          "--report", "--eval-samples"},
+                          "--report", "--eval-samples", "--block", "--fallback"},
                          {"--keep-float"}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
     std::cout << kQuantizeHelp;
     return 0;
   }
+  if (a.has("--int4")) return quantize_int4_command(a);
   if (a.positional.size() != 1) return fail(invalid_argument("expected exactly one MODEL argument (see --help)"));
   std::string model = a.positional[0], out = a.has("-o") ? a.get("-o") : a.get("--output");
   if (out.empty()) return fail(invalid_argument("-o OUT is required"));

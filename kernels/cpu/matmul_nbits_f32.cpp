@@ -1,0 +1,187 @@
+// MatMulNBits (4-bit weights) on the AVX2 / AVX-512 micro-kernels of matmul_nbits_f32.h. prepare repacks the
+// constant codes, scales and zero points into 16-column panels; run takes, per row count M:
+//   M < kGemmRows: GEMV, one row at a time, panels split over the threads (decode in registers);
+//   otherwise:     GEMM, A packed once, then per group of panels (NR columns of the f32 micro-kernel) the
+//                  panel is dequantized into per-thread scratch [K][NR] and multiplied with all M rows.
+// Every output element is computed by one thread in a fixed order: 1 and N threads agree bitwise.
+// A, scales and bias may be f32 or f16 (converted to f32 at the edges); g_idx is left to the reference.
+#include <memory>
+
+#include "kernels/cpu/gemm_f32.h"
+#include "kernels/cpu/matmul_nbits_f32.h"
+#include "kernels/kernel_registry.h"
+#include "runtime/ops/matmul_nbits_format.h"
+
+namespace joule::kernels::cpu {
+namespace {
+
+constexpr int64_t kGemmRows = 4;
+
+struct NbitsKernel {
+  Isa isa;
+  const char* name;
+  void (*gemv)(const Int4Panels&, const float*, float*, int64_t, int64_t);
+  void (*dequant)(const Int4Panels&, int64_t, int64_t, int64_t, float*);
+};
+
+const NbitsKernel kKernels[] = {
+    {Isa::kAvx2, "matmul_nbits_f32__avx2", matmul_nbits_gemv_f32__avx2, matmul_nbits_dequant_panel_f32__avx2},
+    {Isa::kAvx512, "matmul_nbits_f32__avx512", matmul_nbits_gemv_f32__avx512, matmul_nbits_dequant_panel_f32__avx512},
+};
+
+float as_float(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::kF16 ? static_cast<float>(t.data<Half>()[i]) : t.data<float>()[i];
+}
+
+bool is_float(DType t) { return t == DType::kF32 || t == DType::kF16; }
+
+bool nbits_accepts(const KernelQuery& q) {
+  ops::MatMulNBitsShape s;
+  if (!ops::MatMulNBitsShape::from_node(q.node, s).is_ok()) return false;
+  auto cst = [&](size_t i) { return i < q.constant_inputs.size() ? q.constant_inputs[i] : nullptr; };
+  auto present = [&](size_t i) { return i < q.node.inputs.size() && q.node.inputs[i] != nullptr; };
+  if (!q.inputs.empty() && q.inputs[0].dtype != DType::kUndefined && !is_float(q.inputs[0].dtype)) return false;
+  const Tensor *b = cst(1), *sc = cst(2);
+  if (!b || !sc || b->dtype() != DType::kU8 || !is_float(sc->dtype())) return false;
+  if (b->numel() != s.n * s.k_blocks * s.blob || sc->numel() != s.n * s.k_blocks) return false;
+  if (present(3)) {
+    const Tensor* zp = cst(3);
+    if (!zp) return false;
+    if (zp->dtype() == DType::kU8 ? zp->numel() != s.n * s.zp_row : (!is_float(zp->dtype()) || zp->numel() != s.n * s.k_blocks))
+      return false;
+  }
+  if (present(4)) return false;  // g_idx: reference kernel
+  return true;
+}
+
+Status nbits_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
+  ops::MatMulNBitsShape s;
+  JOULE_RETURN_IF_ERROR(ops::MatMulNBitsShape::from_node(q.node, s));
+  const Tensor& b = *q.constant_inputs[1];
+  const Tensor& sc = *q.constant_inputs[2];
+  const Tensor* zp = q.constant_inputs.size() > 3 ? q.constant_inputs[3] : nullptr;
+  auto w = std::make_shared<Int4Panels>();
+  w->k = s.k;
+  w->n = s.n;
+  w->block = s.block;
+  w->k_blocks = s.k_blocks;
+  w->k_pad = s.k_blocks * s.block;
+  w->panels = (s.n + kNbitsPanel - 1) / kNbitsPanel;
+  w->codes.assign(static_cast<size_t>(w->panels * w->k_pad * 8), 0);
+  w->scales.assign(static_cast<size_t>(w->panels * s.k_blocks * kNbitsPanel), 0.0f);
+  w->zeros.assign(w->scales.size(), 0.0f);
+  const uint8_t* codes = b.data<uint8_t>();
+  for (int64_t n = 0; n < s.n; ++n) {
+    const int64_t p = n / kNbitsPanel, col = n % kNbitsPanel;
+    for (int64_t k = 0; k < s.k; ++k)
+      w->codes[static_cast<size_t>((p * w->k_pad + k) * 8 + col % 8)] |=
+          static_cast<uint8_t>(ops::nbits_code(codes, s, n, k) << (col >= 8 ? 4 : 0));
+    for (int64_t blk = 0; blk < s.k_blocks; ++blk) {
+      const size_t i = static_cast<size_t>((p * s.k_blocks + blk) * kNbitsPanel + col);
+      w->scales[i] = as_float(sc, n * s.k_blocks + blk);
+      float z = 8.0f;
+      if (zp && zp->dtype() == DType::kU8) z = ops::nbits_packed_zero_point(zp->data<uint8_t>(), s, n, blk);
+      else if (zp) z = as_float(*zp, n * s.k_blocks + blk);
+      w->zeros[i] = z;
+    }
+  }
+  state = w;
+  return Status::ok();
+}
+
+template <int I>
+Status nbits_run(KernelContext& ctx) {
+  const NbitsKernel& kern = kKernels[I];
+  auto* w = static_cast<const Int4Panels*>(ctx.state);
+  if (!w) return ctx.fail("MatMulNBits weights were not prepared (B, scales and zero_points must be constants)");
+  const Tensor& ta = ctx.in(0);
+  Tensor& ty = ctx.out(0);
+  if (!is_float(ta.dtype())) return ctx.fail_unsupported("A must be float32 or float16");
+  if (ta.rank() < 1 || ta.shape().back() != w->k) return ctx.fail("A's last dim is not K=" + std::to_string(w->k));
+  const int64_t k = w->k, n = w->n, m = ta.numel() / std::max<int64_t>(k, 1);
+  // f16 edges: A, bias and Y through f32 scratch.
+  thread_local std::vector<float> a32, y32, bias32;
+  const float* a = nullptr;
+  if (ta.dtype() == DType::kF32) {
+    a = ta.data<float>();
+  } else {
+    a32.resize(static_cast<size_t>(ta.numel()));
+    for (int64_t i = 0; i < ta.numel(); ++i) a32[static_cast<size_t>(i)] = static_cast<float>(ta.data<Half>()[i]);
+    a = a32.data();
+  }
+  float* y = nullptr;
+  if (ty.dtype() == DType::kF32) {
+    y = ty.data<float>();
+  } else {
+    y32.resize(static_cast<size_t>(m * n));
+    y = y32.data();
+  }
+  const float* bias = nullptr;
+  if (ctx.has_input(5)) {
+    const Tensor& tb = ctx.in(5);
+    if (!is_float(tb.dtype()) || tb.numel() != n) return ctx.fail("bias must be float [N]");
+    if (tb.dtype() == DType::kF32) {
+      bias = tb.data<float>();
+    } else {
+      bias32.resize(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) bias32[static_cast<size_t>(j)] = static_cast<float>(tb.data<Half>()[j]);
+      bias = bias32.data();
+    }
+  }
+  auto parallel = [&](int64_t count, const std::function<void(int64_t, int64_t)>& fn) {
+    if (ctx.pool && count > 1) ctx.pool->parallel_for(count, 1, fn);
+    else fn(0, count);
+  };
+  if (m < kGemmRows) {
+    thread_local std::vector<float> arow, yrow;
+    arow.assign(static_cast<size_t>(w->k_pad), 0.0f);
+    yrow.resize(static_cast<size_t>(w->panels * kNbitsPanel));
+    for (int64_t i = 0; i < m; ++i) {
+      std::copy(a + i * k, a + (i + 1) * k, arow.begin());
+      const float* ap = arow.data();
+      float* yp = yrow.data();
+      parallel(w->panels, [&](int64_t p0, int64_t p1) { kern.gemv(*w, ap, yp, p0, p1); });
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] = yrow[static_cast<size_t>(j)] + (bias ? bias[j] : 0.0f);
+    }
+  } else {
+    const GemmUkernel* uk = nullptr;
+    for (const GemmUkernel& u : gemm_f32_ukernels())
+      if (u.isa == kern.isa) uk = &u;
+    if (!uk) return ctx.fail_unsupported("no f32 micro-kernel for " + std::string(kern.name));
+    const int64_t per = uk->nr / kNbitsPanel, groups = (w->panels + per - 1) / per;
+    thread_local std::vector<float> apack;
+    apack.resize(static_cast<size_t>(packed_a_size(*uk, m, k)));
+    pack_a_f32(*uk, a, k, 1, m, k, apack.data());
+    const float* ap = apack.data();
+    parallel(groups, [&](int64_t g0, int64_t g1) {
+      thread_local std::vector<float> panel;
+      panel.resize(static_cast<size_t>(k * uk->nr));
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t p = g * per, cnt = std::min(per, w->panels - p);
+        if (cnt < per) std::fill(panel.begin(), panel.end(), 0.0f);
+        kern.dequant(*w, p, cnt, uk->nr, panel.data());
+        const int64_t j0 = p * kNbitsPanel, nv = std::min<int64_t>(uk->nr, n - j0);
+        GemmEpilogue ep;
+        if (bias) {
+          ep.bias = bias + j0;
+          ep.bias_cs = 1;
+        }
+        gemm_f32_packed(*uk, m, nv, k, a, k, 1, panel.data(), y + j0, n, ep, nullptr, ap);
+      }
+    });
+  }
+  if (ty.dtype() == DType::kF16)
+    for (int64_t i = 0; i < m * n; ++i) ty.data<Half>()[i] = Half(y32[static_cast<size_t>(i)]);
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_cpu_matmul_nbits(KernelRegistry& r) {
+  r.add({"com.microsoft", "MatMulNBits", kKernels[0].name, Device::kCpu, Isa::kAvx2, 12, nbits_accepts, nbits_prepare,
+         nbits_run<0>});
+  r.add({"com.microsoft", "MatMulNBits", kKernels[1].name, Device::kCpu, Isa::kAvx512, 13, nbits_accepts, nbits_prepare,
+         nbits_run<1>});
+}
+
+}  // namespace joule::kernels::cpu
