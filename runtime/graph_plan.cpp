@@ -2,12 +2,44 @@
 #include "runtime/graph_plan.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "runtime/ops/control_bodies.h"
 
 namespace joule {
 
 namespace {
+
+/// JOULE_PROFILE=1: median wall time per (kernel, node, output shape) over all runs, printed to
+/// stderr at exit, slowest first. A diagnostic only: it adds two clock reads per step when enabled.
+struct StepProfile {
+  std::mutex mu;
+  std::map<std::string, std::vector<double>> ms_calls;
+  static StepProfile* get() {
+    static StepProfile* p = std::getenv("JOULE_PROFILE") ? new StepProfile : nullptr;
+    return p;
+  }
+  ~StepProfile() = default;
+  static void dump() {
+    StepProfile* p = get();
+    std::vector<std::pair<double, std::string>> rows;
+    double total = 0;
+    for (auto& [k, v] : p->ms_calls) {
+      std::vector<double> sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      const double med = sorted[sorted.size() / 2];
+      rows.push_back({med, k + " x" + std::to_string(v.size())});
+      total += med;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "JOULE_PROFILE sum of per-step medians %.4f ms\n", total);
+    for (auto& [ms, k] : rows) std::fprintf(stderr, "%10.4f ms %5.1f%%  %s\n", ms, 100.0 * ms / total, k.c_str());
+  }
+};
 
 bool owns(const ir::Graph& g, const ir::Value* v) {
   return v->id >= 0 && static_cast<size_t>(v->id) < g.values.size() && g.values[static_cast<size_t>(v->id)].get() == v;
@@ -173,11 +205,26 @@ Status run_steps(Frame& frame, ThreadPool* pool, StepAllocator& alloc, uint64_t 
     }
     alloc.step = &s;
     Status st;
+    StepProfile* prof = StepProfile::get();
+    const auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (s.bodies.empty()) {
       st = execute_node(*s.op, *s.kernel, s.state.get(), *s.node, ins, outs, pool, alloc);
     } else {
       BodyRunner runner(&s, &frame, pool, max_tensor_bytes);
       st = execute_node(*s.op, *s.kernel, s.state.get(), *s.node, ins, outs, pool, alloc, &runner);
+    }
+    if (prof) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::string key = std::string(s.kernel->name) + " " + s.node->label();
+      if (!outs.empty()) {
+        key += " [";
+        for (int64_t d : outs[0].shape()) key += std::to_string(d) + ",";
+        key += "]";
+      }
+      static std::once_flag once;
+      std::call_once(once, [] { std::atexit(StepProfile::dump); });
+      std::lock_guard<std::mutex> lock(prof->mu);
+      prof->ms_calls[key].push_back(ms);
     }
     if (!st.is_ok()) return st;
     for (size_t i = 0; i < s.outputs.size(); ++i)

@@ -1,8 +1,13 @@
 // f32 Conv (1-D/2-D, any group but depthwise) on the packed GEMM, one KernelDef per micro-kernel ISA.
-// Per image n and group g:  Y_g[OCg, OH*OW] = W_g[OCg, ICg*KH*KW] x col[ICg*KH*KW, OH*OW]
+// Per image n and group g, in one of two orientations (chosen per node from the padded-lane count):
+//  - channels x pixels:  Y_g[OCg, OH*OW] = W_g[OCg, K] x col[K, OH*OW], K = ICg*KH*KW; W_g is the packed
+//    A operand (packed once at prepare) and col is written by im2col straight into the micro-kernel's
+//    B panel layout (one pass, no separate im2col matrix); 1x1 convs with unit strides and no pads
+//    pack X[n] itself. Good when OH*OW fills the NR lanes.
+//  - pixels x channels (small planes, e.g. the 2x2 / 4x4 late stages): Y_g^T[OH*OW, OCg] = col^T x W_g^T,
+//    so the output channels fill the NR lanes instead of a handful of pixels; W_g^T is the packed B
+//    operand (packed at prepare), the result is transposed into NCHW.
 //   col[(ic*KH + kh)*KW + kw][oh*OW + ow] = X[n, g*ICg + ic, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside)
-// 1x1 convolutions with unit strides and no pads use X[n] (NCHW) as col directly, without a copy.
-// Constant weights are packed once in prepare (pack_a_f32 per group); col is packed per run.
 // Bias (per output channel) and a fused Relu/Clip ("joule.activation") run in the GEMM epilogue.
 #include <algorithm>
 #include <memory>
@@ -67,12 +72,80 @@ void im2col(const float* x, int64_t icg, const ops::WindowGeometry& g, float* co
   }
 }
 
-/// Prepared state: W packed per group (pack_a_f32 of W_g[OCg, ICg*KH*KW]), groups back to back.
+// Writes col (as above) for one group of one image directly as packed GEMM B panels:
+// dst[ceil(OH*OW/nr)][kdim][nr], pixels past OH*OW zero; x points at the group's first channel.
+void im2col_packed(const float* x, int64_t icg, const ops::WindowGeometry& g, int64_t nr, float* dst) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.kernel[1], KW = g.kernel[2];
+  const int64_t sh = g.strides[1], sw = g.strides[2], dh = g.dilations[1], dw = g.dilations[2];
+  const int64_t ph = g.pad_begin[1], pw = g.pad_begin[2];
+  const int64_t kdim = icg * KH * KW, P = OH * OW, panels = (P + nr - 1) / nr, tail = P - (panels - 1) * nr;
+  if (tail < nr)
+    for (int64_t r = 0; r < kdim; ++r) std::fill(dst + ((panels - 1) * kdim + r) * nr + tail, dst + ((panels - 1) * kdim + r + 1) * nr, 0.0f);
+  for (int64_t ic = 0; ic < icg; ++ic) {
+    const float* xc = x + ic * H * W;
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        float* base = dst + ((ic * KH + kh) * KW + kw) * nr;
+        const int64_t off = kw * dw - pw;
+        // Valid ow: 0 <= ow*sw + off < W.
+        const int64_t lo = std::clamp<int64_t>(off >= 0 ? 0 : (-off + sw - 1) / sw, 0, OW);
+        const int64_t hi = std::clamp<int64_t>(W - off > 0 ? (W - off + sw - 1) / sw : 0, lo, OW);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t ih = oh * sh - ph + kh * dh;
+          const bool row_ok = ih >= 0 && ih < H;
+          const int64_t xr = ih * W + off;  // xc[xr + ow*sw] = X[ih, ow*sw + off] for valid ow
+          for (int64_t ow = 0; ow < OW;) {
+            const int64_t p = oh * OW + ow, o = p % nr, len = std::min(nr - o, OW - ow);
+            float* d = base + (p / nr) * kdim * nr + o;
+            if (!row_ok) {
+              std::fill(d, d + len, 0.0f);
+            } else {
+              const int64_t a = std::clamp(lo, ow, ow + len), b = std::clamp(hi, a, ow + len);
+              for (int64_t t = ow; t < a; ++t) d[t - ow] = 0.0f;
+              if (sw == 1) {
+                std::copy(xc + xr + a, xc + xr + b, d + (a - ow));
+              } else {
+                for (int64_t t = a; t < b; ++t) d[t - ow] = xc[xr + t * sw];
+              }
+              for (int64_t t = b; t < ow + len; ++t) d[t - ow] = 0.0f;
+            }
+            ow += len;
+          }
+        }
+      }
+  }
+}
+
+// Pixels x channels when it pads at least 20% fewer lanes than channels x pixels (see the top).
+bool pixels_by_channels(const GemmUkernel& uk, int64_t mg, int64_t pixels) {
+  auto up = [](int64_t v, int64_t m) { return (v + m - 1) / m * m; };
+  return up(pixels, uk.mr) * up(mg, uk.nr) * 10 < up(mg, uk.mr) * up(pixels, uk.nr) * 8;
+}
+
+/// Prepared state: W packed per group, groups back to back: pack_a_f32 of W_g[OCg, ICg*KH*KW], or
+/// (transposed, for the pixels x channels orientation) pack_b_f32 of W_g^T.
 struct PackedConvWeight {
   std::vector<float> data;
   Shape w_shape;
   int64_t group = 1, per_group = 0;
+  bool transposed = false;
 };
+
+// Output pixels per image of the conv when the input's spatial dims are known at load time (the
+// batch dim may be symbolic), else -1.
+int64_t known_out_pixels(const KernelQuery& q, const Tensor& w) {
+  if (q.inputs.empty() || !q.inputs[0].rank_known || q.inputs[0].rank() != w.rank()) return -1;
+  const Shape& xs = q.inputs[0].shape;
+  for (size_t i = 2; i < xs.size(); ++i)
+    if (xs[i] < 0) return -1;
+  ops::WindowGeometry g;
+  if (!ops::resolve_window(q.node, Shape(xs.begin() + 2, xs.end()), std::vector<int64_t>(w.shape().begin() + 2, w.shape().end()),
+                           ops::WindowRounding::kFloor, g)
+           .empty())
+    return -1;
+  return g.out_size();
+}
 
 template <int U>
 Status conv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
@@ -84,10 +157,19 @@ Status conv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   const int64_t mg = w->dim(0) / group, kdim = w->numel() / std::max<int64_t>(w->dim(0), 1);
   pw->w_shape = w->shape();
   pw->group = group;
-  pw->per_group = packed_a_size(ukernel(U), mg, kdim);
+  const int64_t pixels = known_out_pixels(q, *w);
+  pw->transposed = pixels > 0 && pixels_by_channels(ukernel(U), mg, pixels);
+  pw->per_group = pw->transposed ? packed_b_size(ukernel(U), kdim, mg) : packed_a_size(ukernel(U), mg, kdim);
   pw->data.resize(static_cast<size_t>(pw->per_group * group));
-  for (int64_t gi = 0; gi < group; ++gi)
-    pack_a_f32(ukernel(U), w->data<float>() + gi * mg * kdim, kdim, 1, mg, kdim, pw->data.data() + gi * pw->per_group);
+  for (int64_t gi = 0; gi < group; ++gi) {
+    const float* wg = w->data<float>() + gi * mg * kdim;
+    float* dst = pw->data.data() + gi * pw->per_group;
+    if (pw->transposed) {
+      pack_b_f32(ukernel(U), wg, 1, kdim, kdim, mg, dst);
+    } else {
+      pack_a_f32(ukernel(U), wg, kdim, 1, mg, kdim, dst);
+    }
+  }
   state = pw;
   return Status::ok();
 }
@@ -121,19 +203,46 @@ Status conv_run(KernelContext& ctx) {
   read_fused_activation(ctx.node, ep);
   const bool has_bias = ctx.has_input(2) && ctx.in(2).numel() == M;
   auto* pw = static_cast<const PackedConvWeight*>(ctx.state);
-  if (pw && (pw->w_shape != w.shape() || pw->group != group)) pw = nullptr;
-  thread_local std::vector<float> col, bpack;
-  if (!pointwise) col.resize(static_cast<size_t>(kdim * out_plane));
+  const bool transposed = pixels_by_channels(uk, mg, out_plane);
+  if (pw && (pw->w_shape != w.shape() || pw->group != group || pw->transposed != transposed)) pw = nullptr;
+  thread_local std::vector<float> col, bpack, ytmp;
+  if (transposed) {
+    // Y_g^T[pixels, OCg] = col^T x W_g^T, then transposed into NCHW.
+    if (!pointwise) col.resize(static_cast<size_t>(kdim * out_plane));
+    if (!pw) bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, mg)));
+    ytmp.resize(static_cast<size_t>(out_plane * mg));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t gi = 0; gi < group; ++gi) {
+        const float* xg = x.data<float>() + (n * C + gi * icg) * in_plane;
+        const float* a = xg;
+        if (!pointwise) {
+          im2col(xg, icg, g, col.data());
+          a = col.data();
+        }
+        const float* wt = pw ? pw->data.data() + gi * pw->per_group : bpack.data();
+        if (!pw) pack_b_f32(uk, w.data<float>() + gi * mg * kdim, 1, kdim, kdim, mg, bpack.data());
+        GemmEpilogue e = ep;
+        if (has_bias) {
+          e.bias = ctx.in(2).data<float>() + gi * mg;
+          e.bias_rs = 0;
+          e.bias_cs = 1;
+        }
+        gemm_f32_packed(uk, out_plane, mg, kdim, a, 1, out_plane, wt, ytmp.data(), mg, e, ctx.pool);
+        float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
+        for (int64_t p = 0; p < out_plane; ++p)
+          for (int64_t m = 0; m < mg; ++m) yg[m * out_plane + p] = ytmp[static_cast<size_t>(p * mg + m)];
+      }
+    return Status::ok();
+  }
   bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, out_plane)));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t gi = 0; gi < group; ++gi) {
       const float* xg = x.data<float>() + (n * C + gi * icg) * in_plane;
-      const float* b = xg;
-      if (!pointwise) {
-        im2col(xg, icg, g, col.data());
-        b = col.data();
+      if (pointwise) {
+        pack_b_f32(uk, xg, out_plane, 1, kdim, out_plane, bpack.data());
+      } else {
+        im2col_packed(xg, icg, g, uk.nr, bpack.data());
       }
-      pack_b_f32(uk, b, out_plane, 1, kdim, out_plane, bpack.data());
       GemmEpilogue e = ep;
       if (has_bias) {
         e.bias = ctx.in(2).data<float>() + gi * mg;

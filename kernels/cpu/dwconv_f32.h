@@ -1,7 +1,9 @@
-// Depthwise f32 convolution (one input and one output channel per group), KxK, stride 1 or 2.
+// Depthwise f32 convolution (one input and one output channel per group).
 #pragma once
 
 #include <cstdint>
+
+#include "kernels/cpu/gemm_f32.h"
 
 namespace joule::kernels::cpu {
 
@@ -13,5 +15,19 @@ struct DwConvPlane {
 /// y[oh, ow] = bias + sum_{kh,kw} w[kh, kw] * x[oh*s - pad_t + kh, ow*s - pad_l + kw] (zero outside);
 /// rowbuf holds ow*stride + k + 8 floats of scratch.
 void dwconv_f32__avx2(const DwConvPlane& p, const float* x, const float* w, float bias, float* y, float* rowbuf);
+
+/// Full 2-D geometry: kernel kh x kw, strides, dilations, pads at top/left (bottom/right implied by oh/ow).
+struct DwConvGeom {
+  int64_t h = 0, w = 0, oh = 0, ow = 0, kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, pad_t = 0, pad_l = 0;
+};
+
+/// Floats of scratch dwconv_f32_c8__avx2 needs for `g`.
+int64_t dwconv_f32_c8_scratch(const DwConvGeom& g);
+
+/// `nch` (1..8) consecutive channel planes at once, one ymm lane per channel: x points at the first
+/// input plane, y at the first output plane; w8 is [kh*kw][8] (tap-major, lane = channel), bias8 [8];
+/// ep.act/lo/hi is applied after the bias. Per element: bias + taps in (kh, kw) order, then the activation.
+void dwconv_f32_c8__avx2(const DwConvGeom& g, const float* x, int64_t nch, const float* w8, const float* bias8,
+                         const GemmEpilogue& ep, float* y, float* scratch);
 
 }  // namespace joule::kernels::cpu

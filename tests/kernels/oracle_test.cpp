@@ -191,7 +191,11 @@ std::vector<OracleCase> conv_cases() {
       {1, 3, 31, 29, 8, 7, 2, 1, 3, 1, true},     // 7x7 stride 2 stem
       {1, 8, 13, 13, 12, 3, 1, 2, 2, 4, true},    // grouped, dilated
       {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, false},      // all ones
-      {1, 255, 5, 3, 17, 3, 2, 1, 1, 1, true},    // many channels, strided
+      {1, 255, 5, 3, 17, 3, 2, 1, 1, 1, true},    // many channels, strided (pixels x channels GEMM)
+      {1, 32, 2, 2, 40, 3, 1, 1, 1, 1, true},     // late-stage 2x2 plane: pixels x channels, prepacked W^T
+      {2, 33, 2, 2, 50, 1, 1, 1, 0, 1, false},    // pointwise on 2x2, batch 2: pixels x channels, W^T per run
+      {1, 34, 2, 3, 68, 3, 1, 1, 1, 2, true},     // grouped on a small plane: pixels x channels
+      {1, 17, 16, 19, 24, 1, 2, 1, 0, 1, true},   // 1x1 stride 2 through the packed im2col
   };
   auto is_dw = [](const std::string& k) { return k.rfind("dwconv", 0) == 0; };
   for (const P& p : ps) {
@@ -216,7 +220,8 @@ std::vector<OracleCase> conv_cases() {
     c.accepted_by = [is_dw](const std::string& k) { return !is_dw(k); };
     cs.push_back(std::move(c));
   }
-  // Depthwise: the GEMM conv refuses it, dwconv_* takes K = 3/5, stride 1/2, dilation 1.
+  // Depthwise: the GEMM conv refuses it, dwconv_* takes any 2-D geometry (8-channel-lane path, and the
+  // wide-plane path for 3x3/5x5 stride 1 with OW >= 32).
   struct D { int64_t n, c, h, w, k, s, p, d; bool bias; const char* act; };
   const D ds[] = {
       {1, 17, 17, 17, 3, 1, 1, 1, true, "Clip"},  // MobileNet Relu6 block
@@ -224,7 +229,12 @@ std::vector<OracleCase> conv_cases() {
       {1, 8, 1, 1, 3, 1, 1, 1, false, "Relu"},
       {1, 4, 5, 5, 3, 1, 0, 1, true, ""},
       {1, 5, 255, 3, 3, 2, 1, 1, true, ""},
-      {1, 4, 7, 7, 3, 1, 2, 2, false, ""},  // dilated: refused by both
+      {1, 4, 7, 7, 3, 1, 2, 2, false, ""},     // dilated
+      {2, 17, 4, 4, 3, 1, 1, 1, true, "Relu"},  // late MobileNet plane (OW 4), channel tail of 1
+      {1, 255, 3, 3, 5, 2, 2, 1, true, ""},     // OW 2, 5x5 stride 2, channel tail of 7
+      {1, 3, 35, 37, 3, 1, 1, 1, true, "Clip"}, // wide plane path (OW 37)
+      {1, 9, 33, 40, 5, 1, 2, 1, false, ""},    // wide plane 5x5
+      {1, 16, 11, 10, 7, 3, 3, 1, true, ""},    // 7x7 stride 3
   };
   for (const D& q : ds) {
     const int64_t oh = conv_out(q.h, q.k, q.s, q.d, q.p, q.p), ow = conv_out(q.w, q.k, q.s, q.d, q.p, q.p);
@@ -249,8 +259,7 @@ std::vector<OracleCase> conv_cases() {
         for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = std::min(std::max(t.data<float>()[i], 0.0f), 0.25f);
       };
     }
-    const bool dilated = q.d != 1;
-    c.accepted_by = [is_dw, dilated](const std::string& k) { return is_dw(k) && !dilated; };
+    c.accepted_by = [is_dw](const std::string& k) { return is_dw(k); };
     cs.push_back(std::move(c));
   }
   {
