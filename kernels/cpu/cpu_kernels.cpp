@@ -6,6 +6,9 @@ namespace cpu {
 void register_cpu_linalg(KernelRegistry& r);  // linalg_f32.cpp: MatMul, Gemm
 void register_cpu_conv(KernelRegistry& r);    // conv_f32.cpp: Conv via im2col / 1x1 GEMM
 void register_cpu_dwconv(KernelRegistry& r);  // dwconv_f32.cpp: depthwise 3x3 / 5x5 Conv
+void register_cpu_elementwise(KernelRegistry& r);         // elementwise_f32.cpp: binary ops, activations
+void register_cpu_softmax_layer_norm(KernelRegistry& r);  // softmax_layer_norm_f32.cpp (+ GlobalAveragePool)
+void register_cpu_transpose(KernelRegistry& r);           // transpose_blocked.cpp: Transpose, any dtype
 void register_cpu_matmul_nbits(KernelRegistry& r);  // matmul_nbits_f32.cpp: com.microsoft MatMulNBits (INT4)
 void register_cpu_qgemm(KernelRegistry& r);   // qgemm_s16.cpp: joule.QConv / QGemm / DynQMatMul (int8)
 }  // namespace cpu
@@ -14,6 +17,9 @@ void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_linalg(r);
   cpu::register_cpu_conv(r);
   cpu::register_cpu_dwconv(r);
+  cpu::register_cpu_elementwise(r);
+  cpu::register_cpu_softmax_layer_norm(r);
+  cpu::register_cpu_transpose(r);
   cpu::register_cpu_matmul_nbits(r);
   cpu::register_cpu_qgemm(r);
 }
