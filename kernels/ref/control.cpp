@@ -164,11 +164,105 @@ Status run_loop(KernelContext& ctx) {
   return Status::ok();
 }
 
+// Scan opset 8: inputs sequence_lens (optional, int64 [batch]), N states [batch, ...] and M scan
+// inputs [batch, seq, ...]. Each batch row b runs the body sequence_lens[b] times (all seq when
+// absent) on its own states, scan input j read backwards where directions[j] is 1. Outputs: final
+// states [batch, ...] and scan outputs [batch, seq, ...], zero past each row's length (as ONNX Runtime).
+Status run_scan8(KernelContext& ctx) {
+  const ir::Graph* body = ops::body_attr(ctx.node, "body");
+  if (!body) return ctx.fail("missing body graph");
+  const size_t m = static_cast<size_t>(ctx.node.attr_int("num_scan_inputs", 0));
+  if (m < 1 || m + 1 > ctx.num_inputs()) return ctx.fail("num_scan_inputs is out of range");
+  const size_t N = ctx.num_inputs() - 1 - m;
+  if (ctx.outputs.size() < N) return ctx.fail("fewer outputs than states");
+  const size_t K = ctx.outputs.size() - N;
+  auto dirs = ctx.node.attr_ints("directions", std::vector<int64_t>(m, 0));
+  if (dirs.size() != m) return ctx.fail("directions must have one entry per scan input");
+  int64_t B = -1, T = -1;
+  for (size_t i = 0; i < N + m; ++i) {
+    if (!ctx.has_input(1 + i)) return ctx.fail("input " + std::to_string(1 + i) + " is missing");
+    const Tensor& x = ctx.in(1 + i);
+    const bool scan = i >= N;
+    if (x.rank() < (scan ? 2 : 1))
+      return ctx.fail("input " + std::to_string(1 + i) + " has shape " + shape_to_string(x.shape()) + ", expected [batch" +
+                      (scan ? ", seq, ...]" : ", ...]"));
+    if (B >= 0 && x.dim(0) != B) return ctx.fail("inputs have different batch sizes (" + std::to_string(B) + " and " + std::to_string(x.dim(0)) + ")");
+    B = x.dim(0);
+    if (scan) {
+      if (T >= 0 && x.dim(1) != T) return ctx.fail("scan inputs have different sequence lengths");
+      T = x.dim(1);
+    }
+  }
+  std::vector<int64_t> lens(static_cast<size_t>(B), T);
+  if (ctx.has_input(0)) {
+    const Tensor& l = ctx.in(0);
+    if (l.numel() != B) return ctx.fail("sequence_lens has " + std::to_string(l.numel()) + " entries, expected batch " + std::to_string(B));
+    for (int64_t b = 0; b < B; ++b) {
+      lens[static_cast<size_t>(b)] = l.value_as_int(b);
+      if (lens[static_cast<size_t>(b)] < 0 || lens[static_cast<size_t>(b)] > T)
+        return ctx.fail("sequence_lens[" + std::to_string(b) + "] = " + std::to_string(lens[static_cast<size_t>(b)]) +
+                        " is outside [0, " + std::to_string(T) + "]");
+    }
+  }
+  std::vector<std::vector<Tensor>> final_states(N);                 // [state][batch]
+  std::vector<std::vector<std::vector<Tensor>>> scans(K, std::vector<std::vector<Tensor>>(static_cast<size_t>(B)));
+  std::vector<Tensor> states(N), rows(m), slices(m), outs;
+  std::vector<const Tensor*> ins(N + m);
+  for (int64_t b = 0; b < B; ++b) {
+    for (size_t i = 0; i < N; ++i) JOULE_RETURN_IF_ERROR(take_along(ctx, ctx.in(1 + i), 0, b, states[i]));
+    for (size_t j = 0; j < m; ++j) JOULE_RETURN_IF_ERROR(take_along(ctx, ctx.in(1 + N + j), 0, b, rows[j]));
+    const int64_t len = lens[static_cast<size_t>(b)];
+    for (int64_t t = 0; t < len; ++t) {
+      for (size_t j = 0; j < m; ++j) {
+        JOULE_RETURN_IF_ERROR(take_along(ctx, rows[j], 0, dirs[j] ? len - 1 - t : t, slices[j]));
+        ins[N + j] = &slices[j];
+      }
+      for (size_t i = 0; i < N; ++i) ins[i] = &states[i];
+      JOULE_RETURN_IF_ERROR(ctx.subgraphs->run(*body, ins, outs));
+      if (outs.size() != N + K) return ctx.fail("body gives " + std::to_string(outs.size()) + " outputs, expected " + std::to_string(N + K));
+      for (size_t i = 0; i < N; ++i) states[i] = std::move(outs[i]);
+      for (size_t k = 0; k < K; ++k) scans[k][static_cast<size_t>(b)].push_back(std::move(outs[N + k]));
+    }
+    for (size_t i = 0; i < N; ++i) final_states[i].push_back(std::move(states[i]));
+  }
+  const uint64_t max_bytes = ctx.subgraphs->max_tensor_bytes();
+  for (size_t i = 0; i < N; ++i) {
+    if (!ctx.has_output(i)) continue;
+    Shape s = ctx.in(1 + i).shape();
+    s.erase(s.begin());
+    JOULE_RETURN_IF_ERROR(stack_along(ctx, final_states[i], 0, false, ctx.in(1 + i).dtype(), s, max_bytes, ctx.out(i)));
+  }
+  for (size_t k = 0; k < K; ++k) {
+    if (!ctx.has_output(N + k)) continue;
+    DType dt;
+    Shape part;
+    empty_part(body->outputs[N + k], dt, part);
+    for (const auto& row : scans[k])
+      if (!row.empty()) {
+        dt = row[0].dtype(), part = row[0].shape();
+        break;
+      }
+    // Pad each row to T iterations with zeros, stack the T parts, then stack the rows.
+    Tensor zero(dt, part);
+    std::memset(zero.raw(), 0, zero.nbytes());
+    std::vector<Tensor> per_batch(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      std::vector<Tensor>& row = scans[k][static_cast<size_t>(b)];
+      while (static_cast<int64_t>(row.size()) < T) row.push_back(zero);
+      JOULE_RETURN_IF_ERROR(stack_along(ctx, row, 0, false, dt, part, max_bytes, per_batch[static_cast<size_t>(b)]));
+    }
+    Shape row_shape = part;
+    row_shape.insert(row_shape.begin(), T);
+    JOULE_RETURN_IF_ERROR(stack_along(ctx, per_batch, 0, false, dt, row_shape, max_bytes, ctx.out(N + k)));
+  }
+  return Status::ok();
+}
+
 // Scan (opset 9+): iterates over slices of the scan inputs along scan_input_axes (reversed where
 // scan_input_directions is 1), threading N states; scan outputs are stacked along scan_output_axes.
 Status run_scan(KernelContext& ctx) {
   JOULE_RETURN_IF_ERROR(need_runner(ctx));
-  if (ctx.node.opset < 9) return ctx.fail_unsupported("the opset-8 form of Scan is not supported");
+  if (ctx.node.opset < 9) return run_scan8(ctx);
   const ir::Graph* body = ops::body_attr(ctx.node, "body");
   if (!body) return ctx.fail("missing body graph");
   size_t m = static_cast<size_t>(ctx.node.attr_int("num_scan_inputs", 0));

@@ -54,7 +54,29 @@ Status prepare_control_bodies(const ir::Node& n) {
   if (n.op_type == "Scan") {
     ir::Graph* g = mutable_body(n, "body");
     if (!g) return invalid_model(n.label() + ": Scan has no body graph");
-    if (n.opset < 9) return Status::ok();  // opset-8 form: refused by the kernel
+    if (n.opset < 9) {
+      // Opset 8: inputs sequence_lens (optional), N states [batch, ...], M scan inputs [batch, seq, ...];
+      // the body sees one batch row: states without the batch axis, scan slices without batch and seq.
+      int64_t m = n.attr_int("num_scan_inputs", 0);
+      if (m < 1 || m + 1 > static_cast<int64_t>(n.inputs.size()))
+        return invalid_model(n.label() + ": num_scan_inputs " + std::to_string(m) + " is out of range");
+      if (g->inputs.size() + 1 != n.inputs.size())
+        return invalid_model(n.label() + ": the body has " + std::to_string(g->inputs.size()) + " inputs, expected " +
+                             std::to_string(n.inputs.size() - 1));
+      const size_t num_state = n.inputs.size() - 1 - static_cast<size_t>(m);
+      for (size_t i = 0; i < g->inputs.size(); ++i) {
+        ir::TensorDesc d = desc_of(n.inputs[1 + i]);
+        const size_t drop = i < num_state ? 1 : 2;
+        if (d.rank_known) {
+          if (d.rank() < static_cast<int64_t>(drop))
+            return invalid_model(n.label() + ": input " + std::to_string(1 + i) + " needs a batch" +
+                                 (drop == 2 ? " and a sequence axis" : " axis"));
+          d.shape.erase(d.shape.begin(), d.shape.begin() + static_cast<int64_t>(drop));
+        }
+        bind(g->inputs[i], d);
+      }
+      return passes::infer_shapes(*g);
+    }
     int64_t m = n.attr_int("num_scan_inputs", 0);
     if (m < 1 || m > static_cast<int64_t>(n.inputs.size()))
       return invalid_model(n.label() + ": num_scan_inputs " + std::to_string(m) + " is out of range");
@@ -144,12 +166,41 @@ Status infer_loop(InferContext& ctx) {
   return Status::ok();
 }
 
+// Scan opset 8 (inputs checked by prepare_control_bodies): final states [batch, ...], then scan
+// outputs [batch, seq, ...].
+Status infer_scan8(InferContext& ctx, const ir::Graph& g) {
+  const Node& n = ctx.node();
+  const size_t m = static_cast<size_t>(n.attr_int("num_scan_inputs", 0));
+  const size_t num_state = n.inputs.size() - 1 - m;
+  if (n.outputs.size() != g.outputs.size())
+    return ctx.fail("has " + std::to_string(n.outputs.size()) + " outputs, its body " + std::to_string(g.outputs.size()));
+  if (g.outputs.size() < num_state) return ctx.fail("the body gives fewer outputs than there are states");
+  if (ctx.has_input(0) && ctx.input(0).dtype != DType::kI64)
+    return ctx.fail("sequence_lens has dtype " + std::string(dtype_name(ctx.input(0).dtype)) + ", expected int64");
+  auto dirs = n.attr_ints("directions", std::vector<int64_t>(m, 0));
+  if (dirs.size() != m) return ctx.fail("directions must have num_scan_inputs entries");
+  const TensorDesc& first = ctx.input(1 + num_state);
+  const bool lead_known = first.rank_known && first.rank() >= 2;
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const TensorDesc& d = g.outputs[i]->desc;
+    if (!d.fully_known() || !lead_known || first.shape[0] < 0 || first.shape[1] < 0) {
+      ctx.output(i) = dtype_only(d.dtype);
+      continue;
+    }
+    Shape s = d.shape;
+    s.insert(s.begin(), first.shape[0]);
+    if (i >= num_state) s.insert(s.begin() + 1, first.shape[1]);
+    ctx.output(i) = TensorDesc::known(d.dtype, s);
+  }
+  return Status::ok();
+}
+
 // Scan (opset 9+): final states, then scan outputs with the sequence axis at scan_output_axes.
 Status infer_scan(InferContext& ctx) {
   const Node& n = ctx.node();
-  if (n.opset < 9) return ctx.fail_unsupported("the opset-8 form of Scan (batch axis, sequence_lens) is not supported");
   JOULE_RETURN_IF_ERROR(prepare_control_bodies(n));
   const ir::Graph* g = body_attr(n, "body");
+  if (n.opset < 9) return infer_scan8(ctx, *g);
   size_t m = static_cast<size_t>(n.attr_int("num_scan_inputs", 0));
   if (m < 1 || m > n.inputs.size()) return ctx.fail("num_scan_inputs is out of range");
   size_t num_state = n.inputs.size() - m;

@@ -235,6 +235,65 @@ TEST(Control, ScanCumulativeSum) {
   }
 }
 
+// Scan opset 8 (batch axis first, sequence_lens): per batch row b, a running sum of x[b, t, :] (17
+// wide) over its first lens[b] steps, read backwards when directions = 1; scan outputs are zero past
+// each row's length and final states are those after its last step (the initial one when lens = 0).
+TEST(Control, Scan8BatchAxisAndSequenceLens) {
+  const int64_t B = 3, T = 7, W = 17;
+  for (int64_t dir : {0, 1})
+    for (bool with_lens : {false, true}) {
+      ir::Graph g;
+      g.opset_imports[""] = 8;
+      ir::Value* lens = with_lens ? input(g, "lens", DType::kI64, {B}) : nullptr;
+      ir::Value* s0 = input(g, "s0", DType::kF32, {B, W});
+      ir::Value* x = input(g, "x", DType::kF32, {B, T, W});
+      ir::Value* sf = g.add_value("sf");
+      ir::Value* ys = g.add_value("ys");
+      ir::Node* n = g.add_node("Scan", {lens, s0, x}, {sf, ys}, "scan8");
+      n->opset = 8;
+      n->attrs["num_scan_inputs"] = ir::Attribute::of_int(1);
+      ir::Attribute d;
+      d.kind = ir::Attribute::Kind::kInts;
+      d.ints = {dir};
+      n->attrs["directions"] = d;
+      auto b = new_body(g, "body");
+      ir::Value* s = b->add_value("s");
+      ir::Value* xi = b->add_value("xi");
+      b->inputs = {s, xi};
+      ir::Value* sn = b->add_value("sn");
+      b->add_node("Add", {s, xi}, {sn});
+      b->outputs = {sn, sn};
+      set_graph(n, "body", b);
+      g.outputs = {sf, ys};
+      auto sess = Session::from_graph(std::move(g));
+      ASSERT_TRUE(sess);
+      const std::vector<int64_t> L = with_lens ? std::vector<int64_t>{7, 0, 4} : std::vector<int64_t>{T, T, T};
+      auto xv = random_floats(B * T * W, 5), sv = random_floats(B * W, 6);
+      std::vector<std::pair<std::string, Tensor>> feeds = {{"s0", Tensor::from_vector<float>({B, W}, sv)},
+                                                           {"x", Tensor::from_vector<float>({B, T, W}, xv)}};
+      if (with_lens) feeds.push_back({"lens", Tensor::from_vector<int64_t>({B}, L)});
+      auto r = sess->run(feeds);
+      ASSERT_EQ(r.size(), 2u);
+      ASSERT_EQ(r[0].shape(), (Shape{B, W}));
+      ASSERT_EQ(r[1].shape(), (Shape{B, T, W}));
+      for (int64_t bb = 0; bb < B; ++bb)
+        for (int64_t w = 0; w < W; ++w) {
+          float acc = sv[static_cast<size_t>(bb * W + w)];
+          const int64_t len = L[static_cast<size_t>(bb)];
+          for (int64_t t = 0; t < T; ++t) {
+            const float got = r[1].data<float>()[(bb * T + t) * W + w];
+            if (t >= len) {
+              EXPECT_EQ(got, 0.f);
+              continue;
+            }
+            acc += xv[static_cast<size_t>((bb * T + (dir ? len - 1 - t : t)) * W + w)];
+            EXPECT_NEAR(got, acc, 1e-5) << "b " << bb << " t " << t;
+          }
+          EXPECT_NEAR(r[0].data<float>()[bb * W + w], acc, 1e-5);
+        }
+    }
+}
+
 // Streaming: state_out = state_in * 0.5 + x; y = state_out + 1. The state is fed back with no copies by
 // swapping two caller-owned buffers; 100 chunks must match a plain loop.
 TEST(Control, StreamingRunIntoFeedsStateBackWithoutCopies) {
