@@ -125,13 +125,13 @@ bool fuse_static(ir::Graph& g, const Uses& u, Node* n) {
   bool trans_b = false;
   int64_t channels = 0;
   if (conv) {
-    if (w.rank() < 3 || !xd.rank_known || xd.rank() != w.rank()) return false;
+    if (w.rank() < 3 || (xd.rank_known && xd.rank() != w.rank())) return false;  // unknown rank: checked at run time
     channels = w.dim(0);
     if (pw.axis >= 0 && pw.axis != 0) return false;
   } else {
-    if (w.rank() != 2 || !xd.rank_known || xd.rank() < 2) return false;
+    if (w.rank() != 2 || (xd.rank_known && xd.rank() < 1)) return false;
     if (gemm) {
-      if (n->attr_int("transA", 0) != 0 || xd.rank() != 2 || n->attr_float("alpha", 1.f) != 1.f) return false;
+      if (n->attr_int("transA", 0) != 0 || (xd.rank_known && xd.rank() != 2) || n->attr_float("alpha", 1.f) != 1.f) return false;
       if (n->has_input(2) && n->attr_float("beta", 1.f) != 1.f) return false;
       trans_b = n->attr_int("transB", 0) != 0;
     }
@@ -200,6 +200,42 @@ bool fuse_static(ir::Graph& g, const Uses& u, Node* n) {
   return true;
 }
 
+// joule.QConv / QGemm (y1) -> DQ -> Relu|Clip -> Q (y2): a 256-entry table y2 = T[y1 - min], computed with
+// the reference kernels' arithmetic (DQ: float(q - zp) * scale; Q: rint(x / scale) + zp, saturated).
+bool fuse_lut(ir::Graph& g, const Uses& u, Node* f) {
+  if (!f || f->domain != "joule" || (f->op_type != "QConv" && f->op_type != "QGemm") || f->has_attr("lut")) return false;
+  Value* y1 = f->outputs[0];
+  Node* dq = u.sole_reader(y1);
+  if (!is_op(dq, "DequantizeLinear") || dq->inputs[0] != y1) return false;
+  QParams p1, p2;
+  if (!read_params(g, dq, y1, y1->desc.dtype, -1, p1) || p1.axis >= 0 || !is_8bit(y1->desc.dtype)) return false;
+  Node* act = u.sole_reader(dq->outputs[0]);
+  float lo, hi;
+  if (!act || !activation(act, lo, hi) || act->outputs.size() != 1) return false;
+  Node* q = u.sole_reader(act->outputs[0]);
+  if (!is_op(q, "QuantizeLinear") || q->inputs[0] != act->outputs[0]) return false;
+  Value* y2 = q->outputs[0];
+  if (!y2 || !is_8bit(y2->desc.dtype) || !read_params(g, q, y2, y2->desc.dtype, -1, p2) || p2.axis >= 0) return false;
+  int32_t lo1, hi1, lo2, hi2;
+  kernels::quant::q_range(y1->desc.dtype, lo1, hi1);
+  kernels::quant::q_range(y2->desc.dtype, lo2, hi2);
+  const float s1 = p1.scale->constant.data<float>()[0], s2 = p2.scale->constant.data<float>()[0];
+  const int32_t z1 = kernels::quant::load_q(p1.zp->constant, 0), z2 = kernels::quant::load_q(p2.zp->constant, 0);
+  Tensor lut(y2->desc.dtype, Shape{256});
+  for (int32_t v = lo1; v <= hi1; ++v) {
+    float x = static_cast<float>(v - z1) * s1;
+    x = std::min(std::max(x, lo), hi);  // Relu: lo = 0, hi = +inf
+    kernels::quant::store_q(lut, v - lo1, kernels::quant::saturate_round(static_cast<double>(x / s2), z2, lo2, hi2));
+  }
+  f->attrs["lut"] = ir::Attribute::of_tensor(lut);
+  g.remove_node(q);
+  g.remove_node(act);
+  g.remove_node(dq);
+  f->outputs = {y2};
+  y2->producer = f;
+  return true;
+}
+
 // QLinearConv / QLinearMatMul with constant weights and scalar activation parameters: same inputs.
 bool fuse_qoperator(Node* n) {
   const bool conv = is_op(n, "QLinearConv"), mm = is_op(n, "QLinearMatMul");
@@ -212,7 +248,7 @@ bool fuse_qoperator(Node* n) {
   const Tensor& w = n->inputs[3]->constant;
   if (!is_8bit(w.dtype()) || !is_8bit(n->inputs[0]->desc.dtype)) return false;
   const int64_t channels = conv ? w.dim(0) : (w.rank() == 2 ? w.dim(1) : -1);
-  if (channels < 0 || !n->inputs[0]->desc.rank_known || n->inputs[0]->desc.rank() < 2) return false;
+  if (channels < 0 || (n->inputs[0]->desc.rank_known && n->inputs[0]->desc.rank() < 1)) return false;
   for (size_t i : {4, 5})
     if (n->inputs[i]->constant.numel() != 1 && n->inputs[i]->constant.numel() != channels) return false;
   if (mm && n->inputs[4]->constant.numel() != n->inputs[5]->constant.numel()) return false;
@@ -234,7 +270,7 @@ bool fuse_dynamic(ir::Graph& g, const Uses& u, Node* d) {
   const int64_t n_out = w->constant.dim(1);
   Value* wz = mm->has_input(3) ? mm->inputs[3] : nullptr;
   if (wz && (!wz->is_constant() || (wz->constant.numel() != 1 && wz->constant.numel() != n_out))) return false;
-  if (!d->inputs[0]->desc.rank_known || d->inputs[0]->desc.rank() < 2) return false;
+  if (d->inputs[0]->desc.rank_known && d->inputs[0]->desc.rank() < 1) return false;
   Node* cast = u.sole_reader(mm->outputs[0]);
   if (!is_op(cast, "Cast") || cast->attr_int("to", 0) != 1) return false;
   Node* mul = u.sole_reader(cast->outputs[0]);
@@ -278,7 +314,7 @@ Status fuse_qdq(ir::Graph& g, int* fused) {
         ++count;
         continue;
       }
-      if (fuse_static(g, u, n) || fuse_dynamic(g, u, n)) {
+      if (fuse_static(g, u, n) || fuse_dynamic(g, u, n) || fuse_lut(g, u, n)) {
         ++count;
         changed = true;
         break;  // nodes were removed: recompute readers

@@ -11,6 +11,8 @@ namespace joule::quant {
 ///                  [DQ(bias int32 const, scale x_scale*w_scale)]) -> [Relu|Clip] -> Q(y 8-bit)
 ///       => joule.QConv / joule.QGemm (the activation becomes the integer clamp qmin/qmax)
 ///   QLinearConv / QLinearMatMul with constant weights => joule.QConv / joule.QGemm
+///   joule.QConv|QGemm -> DQ -> Relu|Clip -> Q  => the same node with a 256-entry "lut" attribute (exact:
+///       the table holds what the reference DQ, activation and Q kernels give for each of the 256 inputs)
 ///   DynamicQuantizeLinear -> MatMulInteger(W const 2-D) -> Cast(float) -> Mul(a_scale * w_scale) [-> Add(bias)]
 ///       => joule.DynQMatMul
 /// The fused static ops compute QLinearConv's integer semantics (int32 sums, float multiplier,

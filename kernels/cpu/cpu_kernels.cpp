@@ -11,6 +11,7 @@ void register_cpu_softmax_layer_norm(KernelRegistry& r);  // softmax_layer_norm_
 void register_cpu_transpose(KernelRegistry& r);           // transpose_blocked.cpp: Transpose, any dtype
 void register_cpu_matmul_nbits(KernelRegistry& r);  // matmul_nbits_f32.cpp: com.microsoft MatMulNBits (INT4)
 void register_cpu_qgemm(KernelRegistry& r);   // qgemm_s16.cpp: joule.QConv / QGemm / DynQMatMul (int8)
+void register_cpu_quantize_linear(KernelRegistry& r);  // quantize_linear_f32.cpp: per-tensor 8-bit Q / DQ
 }  // namespace cpu
 
 void register_cpu_kernels(KernelRegistry& r) {
@@ -22,6 +23,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_transpose(r);
   cpu::register_cpu_matmul_nbits(r);
   cpu::register_cpu_qgemm(r);
+  cpu::register_cpu_quantize_linear(r);
 }
 
 }  // namespace joule::kernels

@@ -82,7 +82,8 @@ struct QuantState {
   std::vector<float> mult;     // per channel
   std::vector<int32_t> bias;   // per channel (zeros when absent)
   int32_t xz = 0, yz = 0, lo = 0, hi = 255;
-  bool x_signed = false, y_signed = false;
+  bool x_signed = false, y_signed = false;  // y: the requantized type (y_zero_point's), before `lut`
+  std::vector<uint8_t> lut;                 // 256 bytes of the fused lookup table, or empty
   Shape w_shape;
 };
 
@@ -99,6 +100,7 @@ void widen_rows(const Tensor& w, const Tensor* wz, int64_t channels, int64_t k, 
 // ---- QConv -----------------------------------------------------------------------------------
 
 bool qconv_accepts(const KernelQuery& q) {
+  if (const Tensor* lut = q.node.attr_tensor("lut"); lut && (lut->numel() != 256 || !is_8bit(lut->dtype()))) return false;
   if (q.inputs.size() < 8 || !is_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
   for (size_t i : {1, 2, 4, 5, 6, 7})
     if (!constant(q, i)) return false;
@@ -120,6 +122,8 @@ void common_params(const KernelQuery& q, int64_t channels, size_t ws_i, size_t b
   s.x_signed = q.inputs[0].dtype == DType::kI8;
   s.y_signed = cin(q, 7).dtype() == DType::kI8;
   out_range(q.node, cin(q, 7).dtype(), s.lo, s.hi);
+  if (const Tensor* lut = q.node.attr_tensor("lut"))
+    s.lut.assign(static_cast<const uint8_t*>(lut->raw()), static_cast<const uint8_t*>(lut->raw()) + 256);
   s.channels = channels;
   s.mult.resize(size_t(channels));
   s.bias.assign(size_t(channels), 0);
@@ -225,6 +229,7 @@ Status qconv_run(KernelContext& ctx) {
               rq.bias = &s->bias[size_t(oc)];
               rq.mult = &s->mult[size_t(oc)];
               rq.zp = s->yz, rq.lo = s->lo, rq.hi = s->hi, rq.out_signed = s->y_signed;
+              rq.lut = s->lut.empty() ? nullptr : s->lut.data();
               qrequant_row__avx2(tile + i * kQgemmNr, nc, rq, yb + (n * M + oc) * P + p0);
             }
           }
@@ -269,6 +274,7 @@ void rows_x_panels(const QgemmUkernel& k, ThreadPool* pool, const int16_t* a16, 
 }
 
 bool qgemm_accepts(const KernelQuery& q) {
+  if (const Tensor* lut = q.node.attr_tensor("lut"); lut && (lut->numel() != 256 || !is_8bit(lut->dtype()))) return false;
   if (q.inputs.size() < 8 || !is_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
   for (size_t i : {1, 2, 4, 5, 6, 7})
     if (!constant(q, i)) return false;
@@ -327,6 +333,7 @@ Status qgemm_run(KernelContext& ctx) {
     rq.mult = s->mult.data() + j0;
     rq.mult_step = 1;
     rq.zp = s->yz, rq.lo = s->lo, rq.hi = s->hi, rq.out_signed = s->y_signed;
+    rq.lut = s->lut.empty() ? nullptr : s->lut.data();
     qrequant_row__avx2(t, nc, rq, y + i * n + j0);
   });
   return Status::ok();

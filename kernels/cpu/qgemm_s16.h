@@ -53,7 +53,8 @@ void qpack_panel_s16__avx2(const int16_t* src, int64_t ld, int64_t k, int64_t j0
 void qwiden_s16__avx2(const uint8_t* src, bool is_signed, int32_t zp, int64_t n, int16_t* dst);
 
 /// Requantization of one row of sums: out[j] = clamp(rint(double(acc[j] + bias[j*bs]) * double(mult[j*ms])) + zp, lo, hi)
-/// (bs / ms = 0: one value for the row; bias may be null). Output int8 when `out_signed`, else uint8.
+/// (bs / ms = 0: one value for the row; bias may be null). Output int8 when `out_signed`, else uint8,
+/// then mapped through `lut` when given.
 struct QRequant {
   const int32_t* bias = nullptr;
   int64_t bias_step = 0;
@@ -61,6 +62,7 @@ struct QRequant {
   int64_t mult_step = 0;
   int32_t zp = 0, lo = 0, hi = 255;
   bool out_signed = false;
+  const uint8_t* lut = nullptr;  // optional: out[j] = lut[byte ^ (out_signed ? 0x80 : 0)] (index q - type_min)
 };
 void qrequant_row__avx2(const int32_t* acc, int64_t n, const QRequant& rq, void* out);
 

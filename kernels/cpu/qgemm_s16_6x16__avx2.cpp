@@ -99,6 +99,7 @@ void qrequant_row__avx2(const int32_t* acc, int64_t n, const QRequant& rq, void*
   const __m256i row_bias = _mm256_set1_epi32(rq.bias ? rq.bias[0] : 0);
   const __m256d row_mult = _mm256_set1_pd(rq.mult[0]);
   uint8_t* o = static_cast<uint8_t*>(out);
+  const uint8_t flip = rq.out_signed ? 0x80 : 0;  // byte of q -> lut index q - type_min
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + j));
@@ -114,12 +115,14 @@ void qrequant_row__avx2(const int32_t* acc, int64_t n, const QRequant& rq, void*
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
     const __m128i b = rq.out_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(o + j), b);
+    if (rq.lut)
+      for (int t = 0; t < 8; ++t) o[j + t] = rq.lut[o[j + t] ^ flip];
   }
   for (; j < n; ++j) {
     const int64_t s = int64_t{acc[j]} + (rq.bias ? rq.bias[j * rq.bias_step] : 0);
     double r = std::nearbyint(static_cast<double>(static_cast<int32_t>(s)) * static_cast<double>(rq.mult[j * rq.mult_step])) + rq.zp;
     const int32_t q = static_cast<int32_t>(std::clamp(r, static_cast<double>(rq.lo), static_cast<double>(rq.hi)));
-    o[j] = static_cast<uint8_t>(q);
+    o[j] = rq.lut ? rq.lut[static_cast<uint8_t>(q) ^ flip] : static_cast<uint8_t>(q);
   }
 }
 

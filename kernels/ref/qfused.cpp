@@ -2,7 +2,7 @@
 //   joule.QConv:      y = requantize(conv(x - x_zp, w - w_zp[oc]) + B[oc])          any spatial rank
 //   joule.QGemm:      y = requantize((a - a_zp) @ (b - b_zp[n]) + B[n])              b constant 2-D
 //   joule.DynQMatMul: DynamicQuantizeLinear(a) -> (a_q - a_zp) @ (b - b_zp) -> float * (a_scale * b_scale[n]) [+ bias]
-// requantize: kernels/ref/qfused_requant.h. Sums are exact (64-bit here; the optimized kernels use
+// requantize: kernels/ref/qfused_requant.h; then lut[q - type_min] when the node has a "lut" attribute. Sums are exact (64-bit here; the optimized kernels use
 // int32, which cannot overflow for K * 255 * 255 < 2^31, i.e. K < 33025).
 #include <cmath>
 
@@ -35,6 +35,17 @@ void output_range(const ir::Node& n, DType t, int32_t& lo, int32_t& hi) {
   hi = std::min<int32_t>(hi, static_cast<int32_t>(n.attr_int("qmax", hi)));
 }
 
+// The final value of requantized q (of y_zero_point's type t): lut[q - min(t)] when the node has one.
+struct OutputMap {
+  const Tensor* lut = nullptr;
+  int32_t type_lo = 0;
+  OutputMap(const ir::Node& n, DType t) : lut(n.attr_tensor("lut")) {
+    int32_t hi;
+    q_range(t, type_lo, hi);
+  }
+  int32_t operator()(int32_t q) const { return lut ? load_q(*lut, q - type_lo) : q; }
+};
+
 Status qconv_ref(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& w = ctx.in(3);
@@ -53,7 +64,9 @@ Status qconv_ref(KernelContext& ctx) {
   const int32_t xz = load_q(ctx.in(2), 0), yz = load_q(ctx.in(7), 0);
   const float xs = float_param(ctx.in(1), 0), ys = float_param(ctx.in(6), 0);
   int32_t lo, hi;
-  output_range(ctx.node, y.dtype(), lo, hi);
+  output_range(ctx.node, ctx.in(7).dtype(), lo, hi);
+  const OutputMap map(ctx.node, ctx.in(7).dtype());
+  if (map.lut && map.lut->numel() != 256) return ctx.fail("lut must hold 256 values");
   const size_t s = g.kernel.size();
   const int64_t in_size = shape_numel(g.in_spatial), out_size = shape_numel(g.out_spatial), k_size = shape_numel(g.kernel);
   const std::vector<int64_t> in_st = ops::strides_of(g.in_spatial), k_st = ops::strides_of(g.kernel),
@@ -79,7 +92,7 @@ Status qconv_ref(KernelContext& ctx) {
             acc += (int64_t{load_q(x, (nb * cin + grp * cpg + ic) * in_size + in_off)} - xz) *
                    (int64_t{load_q(w, (oc * cpg + ic) * k_size + t)} - wz);
         }
-        store_q(y, (nb * oc_total + oc) * out_size + op, requantize(acc, mult, yz, lo, hi));
+        store_q(y, (nb * oc_total + oc) * out_size + op, map(requantize(acc, mult, yz, lo, hi)));
       }
     }
   return Status::ok();
@@ -120,11 +133,13 @@ Status qgemm_ref(KernelContext& ctx) {
   const float as = float_param(ctx.in(1), 0), ys = float_param(ctx.in(6), 0);
   const int32_t yz = load_q(ctx.in(7), 0);
   int32_t lo, hi;
-  output_range(ctx.node, y.dtype(), lo, hi);
+  output_range(ctx.node, ctx.in(7).dtype(), lo, hi);
+  const OutputMap map(ctx.node, ctx.in(7).dtype());
+  if (map.lut && map.lut->numel() != 256) return ctx.fail("lut must hold 256 values");
   return rows_times_b(ctx, ctx.in(0), &ctx.in(2), load_q(ctx.in(2), 0), b, &ctx.in(5), trans,
                       [&](int64_t i, int64_t j, int64_t nn, int64_t acc) {
                         acc += bias ? load_q(*bias, j) : 0;
-                        store_q(y, i * nn + j, requantize(acc, requant_multiplier(as, float_param(ctx.in(4), j), ys), yz, lo, hi));
+                        store_q(y, i * nn + j, map(requantize(acc, requant_multiplier(as, float_param(ctx.in(4), j), ys), yz, lo, hi)));
                       });
 }
 

@@ -3,6 +3,8 @@
 //       attributes, plus "qmin"/"qmax": a fused Relu/Clip as a clamp in the output's integer domain.
 //   joule.QGemm(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, [B int32])  QLinearMatMul with a
 //       constant 2-D b ([K, N], or [N, K] with transB = 1), an int32 bias per column and qmin/qmax.
+//   Both may carry "lut": a 256-entry tensor (the final output type) applied to the requantized value
+//       (index q - type_min): a fused DequantizeLinear -> Relu/Clip -> QuantizeLinear that follows them.
 //   joule.DynQMatMul(a f32, b 8-bit [K, N], b_zp, b_scale f32 (1 or N), [bias f32 N])  the chain
 //       DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(a_scale * b_scale) [-> Add bias], float out.
 #include "runtime/ops/infer_helpers.h"
@@ -14,6 +16,12 @@ namespace joule::ops {
 namespace {
 
 bool is_8bit(DType t) { return t == DType::kU8 || t == DType::kI8; }
+
+// The output type: the lookup table's when there is one, else y_zero_point's.
+DType out_type(InferContext& ctx) {
+  const Tensor* lut = ctx.node().attr_tensor("lut");
+  return lut ? lut->dtype() : ctx.input(7).dtype;
+}
 
 Status infer_qconv(InferContext& ctx) {
   if (!is_8bit(ctx.input(0).dtype) || !is_8bit(ctx.input(3).dtype) || !is_8bit(ctx.input(7).dtype))
@@ -27,7 +35,7 @@ Status infer_qconv(InferContext& ctx) {
   if (!st.is_ok()) return ctx.fail(st.message());
   Shape out{ctx.input(0).shape[0], oc};
   out.insert(out.end(), g.out_spatial.begin(), g.out_spatial.end());
-  ctx.output(0) = TensorDesc::known(ctx.input(7).dtype, out);
+  ctx.output(0) = TensorDesc::known(out_type(ctx), out);
   return Status::ok();
 }
 
@@ -53,7 +61,7 @@ Status infer_qgemm(InferContext& ctx) {
   if (!is_8bit(ctx.input(0).dtype) || !is_8bit(ctx.input(3).dtype) || !is_8bit(ctx.input(7).dtype))
     return ctx.fail("a, b and y_zero_point must be int8/uint8");
   if (ctx.has_input(8) && ctx.input(8).dtype != DType::kI32) return ctx.fail("B must be int32");
-  return rows_times_weight(ctx, 0, 3, ctx.node().attr_int("transB", 0) != 0, ctx.input(7).dtype);
+  return rows_times_weight(ctx, 0, 3, ctx.node().attr_int("transB", 0) != 0, out_type(ctx));
 }
 
 Status infer_dynq_matmul(InferContext& ctx) {

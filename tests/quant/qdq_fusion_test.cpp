@@ -77,6 +77,7 @@ struct ConvCase {
   int64_t n, c, h, w, oc, kh, kw, stride, pad, group;
   std::string act;  // "", "Relu", "Clip"
   bool y_signed;
+  bool requant_act = false;  // then DQ -> Relu -> Q (another scale): fused as a lookup table
 };
 
 // x -> QDQ -> Conv(DQ(w s8 per channel), DQ(bias int32)) -> [act] -> QDQ -> y (float), opset 13.
@@ -115,6 +116,11 @@ Graph qdq_conv_graph(const ConvCase& k, uint32_t seed) {
     y = a;
   }
   Value* out = qdq(g, y, 0.03f, k.y_signed ? 0 : 100, k.y_signed ? DType::kI8 : DType::kU8);
+  if (k.requant_act) {  // as quant/ writes Conv -> Relu: the Relu output gets its own Q/DQ
+    Value* r = g.add_value("relu2_out");
+    g.add_node("Relu", {out}, {r}, "relu2");
+    out = qdq(g, r, 0.017f, 3, DType::kU8);
+  }
   g.outputs.push_back(out);
   return g;
 }
@@ -235,6 +241,8 @@ const ConvCase kConvCases[] = {
     {1, 6, 13, 13, 9, 3, 3, 1, 1, 3, "Relu", false},   // grouped
     {1, 5, 15, 15, 5, 3, 3, 1, 1, 5, "", false},       // depthwise
     {1, 1, 28, 28, 3, 5, 5, 1, 2, 1, "Relu", false},   // single channel, 5x5
+    {1, 4, 11, 9, 19, 3, 3, 1, 1, 1, "", false, true}, // + DQ -> Relu -> Q as a lookup table
+    {1, 4, 11, 9, 19, 3, 3, 1, 1, 1, "", true, true},  // the same from int8
 };
 
 TEST(QdqFusion, QLinearConvFusedMatchesReferenceBitExactly) {
@@ -269,7 +277,8 @@ TEST(QdqFusion, QdqConvFusedAgreesWithFloatGraphWithinOneStep) {
     RunResult unfused = run(make(), {x}, false, "", 1);
     RunResult fused = run(make(), {x}, true, "scalar", 1);
     ASSERT_NE(fused.kernels.find("qconv__ref"), std::string::npos) << "not fused: " << fused.kernels;
-    const float step = 0.03f;
+    if (c.requant_act) EXPECT_EQ(fused.kernels.find("Relu"), std::string::npos) << "DQ -> Relu -> Q not fused: " << fused.kernels;
+    const float step = c.requant_act ? 0.017f * 2 : 0.03f;  // a 1-step change can round to 2 steps of the finer scale
     int64_t exact = 0, n = unfused.y.numel(), nonzero = 0;
     for (int64_t i = 0; i < n; ++i) {
       const float a = unfused.y.data<float>()[i], b = fused.y.data<float>()[i];
@@ -294,6 +303,41 @@ TEST(QdqFusion, DynamicMatMulFusedMatchesUnfusedBitExactly) {
     expect_all_fused_equal(make, {a}, unfused.y, "dynq_matmul",
                            "dynamic " + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]));
   }
+}
+
+// x -> QuantizeLinear -> DequantizeLinear on odd sizes with extremes, NaN and infinities: the AVX2 per-tensor
+// kernels (kernels/cpu/quantize_linear_f32*) against the reference ones, bit for bit.
+TEST(QdqFusion, PerTensorQuantizeDequantizeMatchReference) {
+  if (max_isa() < Isa::kAvx2) GTEST_SKIP() << "needs AVX2";
+  for (DType t : {DType::kU8, DType::kI8})
+    for (int64_t n : {1, 3, 17, 255, 1023}) {
+      std::mt19937 rng(static_cast<uint32_t>(n));
+      Tensor x = random_f32(rng, {n}, -9.0f, 9.0f);
+      float* px = x.data<float>();
+      const float special[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.5f * 0.037f, 1.5f * 0.037f, -2.5f * 0.037f};
+      for (int64_t i = 0; i < n && i < 8; ++i) px[i * 7 % n] = special[i];
+      auto make = [&] {
+        Graph g;
+        g.opset_imports[""] = 13;
+        Value* in = input(g, "x", DType::kF32, {n});
+        Value* q = nullptr;
+        Value* d = qdq(g, in, 0.037f, t == DType::kU8 ? 129 : -3, t, &q);
+        g.outputs.push_back(q);
+        g.outputs.push_back(d);
+        return g;
+      };
+      SessionOptions o;
+      std::vector<Tensor> got[2];
+      for (int k = 0; k < 2; ++k) {
+        o.isa = k == 0 ? "scalar" : "avx2";
+        std::unique_ptr<Session> s;
+        ASSERT_TRUE(Session::create(make(), o, s).is_ok());
+        got[k] = s->run({x});
+        if (k == 1) EXPECT_NE(s->stats().kernel_for_node.begin()->second.find("avx2"), std::string::npos);
+      }
+      expect_same_bytes(got[1][0], got[0][0], "QuantizeLinear n=" + std::to_string(n));
+      expect_same_bytes(got[1][1], got[0][1], "DequantizeLinear n=" + std::to_string(n));
+    }
 }
 
 TEST(QdqFusion, MicroKernelsMatchTileReferenceForFullRangeOperands) {
