@@ -5,7 +5,7 @@
 // Layouts:
 //   packed B: [ceil(N/NR)][K][NR]  (panel j holds columns j*NR.. j*NR+NR-1, zero padded)
 //   packed A: [ceil(mc/MR)][kc][MR] per (MC, KC) block, packed by each worker into its own scratch.
-// Blocking: KC rows of K at a time (a B panel slice of KC x NR stays in L1), MC rows of A (in L2).
+// Blocking: KC = 8192/NR rows of K at a time (a KC x NR B micro-panel, 32 KiB, stays in L1), MC = 96 rows of A (in L2).
 // Every C element is summed in the same k-order (KC blocks in order, FMA in order inside), so the
 // result does not depend on how M/N tiles are spread over threads.
 #pragma once

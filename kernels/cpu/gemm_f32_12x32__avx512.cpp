@@ -13,7 +13,13 @@ void gemm_f32_12x32__avx512(int64_t kc, const float* a, const float* b, float* c
   constexpr int MR = 12;
   __m512 acc[MR][2];
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    // C rows are touched only after the k loop: start fetching them now (C is read back for
+    // accumulate, and written either way).
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 31), _MM_HINT_T0);
+  }
   for (int64_t p = 0; p < kc; ++p) {
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12

@@ -13,7 +13,13 @@ void gemm_f32_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, i
   constexpr int MR = 6;
   __m256 acc[MR][2];
 #pragma GCC unroll 6
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    // C rows are touched only after the k loop: start fetching them now (at n=1024 this was worth
+    // ~8%: the rows of a C tile are 4 KiB apart and not in L1 when a KC block comes back to them).
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 15), _MM_HINT_T0);
+  }
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
