@@ -107,7 +107,22 @@ void unary_f32(const ElementwiseF32Kernels& k, UnaryOpF32 op, const UnaryParamsF
   parallel(pool, n, kGrainElems / 4, [&](int64_t j0, int64_t j1) { k.unary(op, p, x + j0, y + j0, j1 - j0); });
 }
 
-bool is_f32(const ir::TensorDesc& d) { return d.dtype == DType::kF32; }
+// Input dtypes may be unknown when the kernel is chosen (values behind dynamic-shape subgraphs): a kernel
+// accepts unless a known dtype is not f32, and hands a node whose inputs turn out not to be f32 at run time
+// to the reference kernel.
+bool is_f32(const ir::TensorDesc& d) { return d.dtype == DType::kF32 || d.dtype == DType::kUndefined; }
+
+bool inputs_f32(const KernelContext& ctx) {
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return false;
+  return true;
+}
+
+Status run_reference(KernelContext& ctx) {
+  const KernelDef* ref = KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type);
+  if (!ref) return ctx.fail_unsupported("no reference kernel");
+  return ref->run(ctx);
+}
 
 bool no_fused_attr(const KernelQuery& q) { return !q.node.has_attr("joule.activation"); }
 
@@ -139,12 +154,14 @@ bool accepts_fast_gelu(const KernelQuery& q) {
 
 template <Isa I, BinaryOpF32 Op>
 Status binary_kernel(KernelContext& ctx) {
+  if (!inputs_f32(ctx)) return run_reference(ctx);
   binary_f32(elementwise_f32_kernels(I), Op, ctx.in(0), ctx.in(1), ctx.out(0), ctx.pool);
   return Status::ok();
 }
 
 template <Isa I, UnaryOpF32 Op>
 Status unary_kernel(KernelContext& ctx) {
+  if (!inputs_f32(ctx)) return run_reference(ctx);
   UnaryParamsF32 p;
   if constexpr (Op == UnaryOpF32::kLeakyRelu) p.a = ctx.node.attr_float("alpha", 0.01f);
   if constexpr (Op == UnaryOpF32::kHardSigmoid) {
@@ -175,6 +192,7 @@ Status gelu_kernel(KernelContext& ctx) {
 // FastGelu(X, bias?) = gelu_tanh(X + bias): the broadcast add, then the activation in place.
 template <Isa I>
 Status fast_gelu_kernel(KernelContext& ctx) {
+  if (!inputs_f32(ctx)) return run_reference(ctx);
   const ElementwiseF32Kernels& k = elementwise_f32_kernels(I);
   Tensor& y = ctx.out(0);
   const float* x = ctx.in(0).data<float>();

@@ -29,12 +29,31 @@ void parallel(ThreadPool* pool, int64_t n, int64_t grain, const std::function<vo
 
 int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, kGrainFloats / std::max<int64_t>(1, per_item)); }
 
+// Input dtypes may be unknown when the kernel is chosen: accepted unless known and not f32; a node whose
+// inputs turn out not to be f32 at run time goes to the reference kernel.
+bool maybe_f32(const ir::TensorDesc& d) { return d.dtype == DType::kF32 || d.dtype == DType::kUndefined; }
+
 bool f32_no_fused(const KernelQuery& q) {
-  return !q.node.has_attr("joule.activation") && !q.inputs.empty() && q.inputs[0].dtype == DType::kF32;
+  return !q.node.has_attr("joule.activation") && !q.inputs.empty() && maybe_f32(q.inputs[0]);
+}
+
+bool inputs_f32(const KernelContext& ctx) {
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return false;
+  for (size_t i = 0; i < ctx.outputs.size(); ++i)
+    if (ctx.has_output(i) && ctx.outputs[i]->dtype() != DType::kF32) return false;
+  return true;
+}
+
+Status run_reference(KernelContext& ctx) {
+  const KernelDef* ref = KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type);
+  if (!ref) return ctx.fail_unsupported("no reference kernel");
+  return ref->run(ctx);
 }
 
 template <Isa I>
 Status softmax_kernel(KernelContext& ctx) {
+  if (!inputs_f32(ctx)) return run_reference(ctx);
   const ElementwiseF32Kernels& k = elementwise_f32_kernels(I);
   const Tensor& x = ctx.in(0);
   const bool coerce_2d = ctx.node.opset < 13;
@@ -62,13 +81,14 @@ Status softmax_kernel(KernelContext& ctx) {
 }
 
 bool accepts_layer_norm(const KernelQuery& q) {
-  if (!f32_no_fused(q) || q.inputs.size() < 2 || q.inputs[1].dtype != DType::kF32) return false;
-  if (q.inputs.size() > 2 && q.node.has_input(2) && q.inputs[2].dtype != DType::kF32) return false;
+  if (!f32_no_fused(q) || q.inputs.size() < 2 || !maybe_f32(q.inputs[1])) return false;
+  if (q.inputs.size() > 2 && q.node.has_input(2) && !maybe_f32(q.inputs[2])) return false;
   return q.node.attr_int("stash_type", 1) == 1;  // Mean / InvStdDev in float
 }
 
 template <Isa I>
 Status layer_norm_kernel(KernelContext& ctx) {
+  if (!inputs_f32(ctx)) return run_reference(ctx);
   const Tensor& x = ctx.in(0);
   const int rank = x.rank();
   auto axis = ops::normalize_axis(ctx.node.attr_int("axis", -1), rank);
@@ -77,8 +97,7 @@ Status layer_norm_kernel(KernelContext& ctx) {
   for (int i = *axis; i < rank; ++i) len *= x.dim(i);
   const bool has_bias = ctx.has_input(2);
   if (ctx.in(1).numel() != len || (has_bias && ctx.in(2).numel() != len) || len == 0) {
-    // Scale / B broadcast from fewer elements: the reference kernel handles numpy broadcasting.
-    return KernelRegistry::builtin().reference("", "LayerNormalization")->run(ctx);
+    return run_reference(ctx);  // Scale / B broadcast from fewer elements: numpy broadcasting there
   }
   const int64_t rows = x.numel() / len;
   const float eps = ctx.node.attr_float("epsilon", 1e-5f);
@@ -101,6 +120,7 @@ bool accepts_global_average_pool(const KernelQuery& q) { return f32_no_fused(q);
 
 template <Isa I>
 Status global_average_pool_kernel(KernelContext& ctx) {
+  if (!inputs_f32(ctx)) return run_reference(ctx);
   const Tensor& x = ctx.in(0);
   if (x.rank() < 2) return ctx.fail("input of rank " + std::to_string(x.rank()) + ", expected N x C x ...");
   const int64_t planes = x.dim(0) * x.dim(1);

@@ -110,11 +110,13 @@ void transpose_words(const W* src, W* dst, const TransposeView& v, ThreadPool* p
   });
 }
 
+// The dtype may be unknown when the kernel is chosen; element sizes other than 1/2/4/8 bytes (strings,
+// packed 4-bit) go to the reference kernel at run time.
 bool accepts_transpose(const KernelQuery& q) {
   if (q.inputs.empty()) return false;
+  if (q.inputs[0].dtype == DType::kUndefined) return true;
   const size_t es = dtype_size(q.inputs[0].dtype);
-  return q.inputs[0].dtype != DType::kUndefined && (es == 1 || es == 2 || es == 4 || es == 8) &&
-         q.inputs[0].dtype != DType::kString;
+  return (es == 1 || es == 2 || es == 4 || es == 8) && q.inputs[0].dtype != DType::kString;
 }
 
 Status transpose_blocked(KernelContext& ctx) {
@@ -128,6 +130,7 @@ Status transpose_blocked(KernelContext& ctx) {
   for (int64_t p : perm)
     if (p < 0 || p >= r) return ctx.fail("perm entry " + std::to_string(p) + " out of range for rank " + std::to_string(r));
   if (x.numel() == 0) return Status::ok();
+  if (x.dtype() == DType::kString) return KernelRegistry::builtin().reference("", "Transpose")->run(ctx);
   const TransposeView v = simplify(in, perm);
   const void* src = x.raw();
   void* dst = ctx.out(0).raw();
@@ -136,7 +139,7 @@ Status transpose_blocked(KernelContext& ctx) {
     case 2: transpose_words(static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst), v, ctx.pool); break;
     case 4: transpose_words(static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), v, ctx.pool); break;
     case 8: transpose_words(static_cast<const uint64_t*>(src), static_cast<uint64_t*>(dst), v, ctx.pool); break;
-    default: return ctx.fail_unsupported("dtype " + std::string(dtype_name(x.dtype())));
+    default: return KernelRegistry::builtin().reference("", "Transpose")->run(ctx);
   }
   return Status::ok();
 }

@@ -30,6 +30,7 @@ struct Case {
   std::vector<bool> constant;
   std::vector<Shape> out_shapes;
   bool expect_accept = true;
+  bool dtypes_unknown_at_load = false;  // descs handed to accepts() without dtypes (dynamic-shape graphs)
 };
 
 Tensor random_f32(const Shape& s, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
@@ -59,7 +60,7 @@ KernelQuery query_of(const Case& c) {
   KernelQuery q{*c.node, {}, {}};
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const Tensor& t = c.inputs[i];
-    q.inputs.push_back(t.defined() ? ir::TensorDesc::known(t.dtype(), t.shape()) : ir::TensorDesc{});
+    q.inputs.push_back(t.defined() && !c.dtypes_unknown_at_load ? ir::TensorDesc::known(t.dtype(), t.shape()) : ir::TensorDesc{});
     q.constant_inputs.push_back(t.defined() && c.constant[i] ? &t : nullptr);
   }
   return q;
@@ -178,6 +179,19 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
       }
       cs.push_back(make_case(domain, op, {ta, tb}, {o}, sh(a) + " op " + sh(b)));
     }
+    {  // dtypes unknown when the kernel is chosen, int32 at run time: handed to the reference kernel
+      Tensor ia(DType::kI32, {3, 17}), ib(DType::kI32, {17});
+      for (int64_t i = 0; i < ia.numel(); ++i) ia.data<int32_t>()[i] = static_cast<int32_t>(i * 37 % 101) - 50;
+      for (int64_t i = 0; i < ib.numel(); ++i) ib.data<int32_t>()[i] = static_cast<int32_t>(i % 7) + 1;
+      Case c = make_case(domain, op, {ia, ib}, {{3, 17}}, "int32 behind unknown dtypes");
+      c.dtypes_unknown_at_load = true;
+      cs.push_back(std::move(c));
+    }
+    {
+      Case c = make_case(domain, op, {random_f32({255}, rng), random_f32({1}, rng)}, {{255}}, "f32 behind unknown dtypes");
+      c.dtypes_unknown_at_load = true;
+      cs.push_back(std::move(c));
+    }
     Case three = make_case(domain, op, {random_f32({3}, rng), random_f32({3}, rng), random_f32({3}, rng)}, {{3}}, "3 inputs");
     three.expect_accept = op != "Max" && op != "Min";
     if (three.inputs.size() == 3 && !three.expect_accept) cs.push_back(std::move(three));
@@ -203,6 +217,7 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
                                                                      {{3, 17, 5}, 1}, {{17, 255, 3}, 0}, {{2, 1023, 17}, -2}}) {
         Case c = make_case(domain, op, {random_f32(s, rng, -8.0f, 8.0f)}, {s}, sh(s) + " axis " + std::to_string(axis) + " opset " + std::to_string(opset), opset);
         c.node->attrs["axis"] = ir::Attribute::of_int(axis);
+        c.dtypes_unknown_at_load = opset == 11;
         cs.push_back(std::move(c));
       }
     return cs;
@@ -254,6 +269,9 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
     Tensor i64(DType::kI64, {3, 17});
     for (int64_t i = 0; i < i64.numel(); ++i) i64.data<int64_t>()[i] = i * 7919 - 50;
     cs.push_back(make_case(domain, op, {i64}, {{17, 3}}, "int64"));
+    Case u = make_case(domain, op, {i64}, {{17, 3}}, "int64 behind an unknown dtype");
+    u.dtypes_unknown_at_load = true;
+    cs.push_back(std::move(u));
     return cs;
   }
   // Unary ops.
