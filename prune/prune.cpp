@@ -10,20 +10,21 @@ namespace joule::prune {
 
 namespace {
 
-// MACs with symbolic input dims bound to 1 (on a copy, so the model keeps its dynamic shapes).
-int64_t count_macs(const ir::Graph& g) {
+// MACs for the bound input shapes (on a copy, with its shape arithmetic folded).
+int64_t count_macs(const ir::Graph& g, const std::map<std::string, Shape>& bound) {
   ir::Graph c = clone_graph(g);
-  std::map<std::string, Shape> shapes;
-  for (auto* v : c.inputs) {
-    Shape s = v->desc.shape;
-    for (auto& d : s)
-      if (d < 0) d = 1;
-    shapes[v->name] = s;
-  }
   for (auto& v : c.values)
-    if (v->producer) v->desc = {};
-  if (!passes::infer_shapes(c, shapes).is_ok()) return -1;
+    if (v->producer && !v->is_constant()) v->desc = {};
+  if (!passes::infer_shapes(c, bound).is_ok() || !passes::fold_constants(c).is_ok()) return -1;
   return estimate_cost(c).macs;
+}
+
+// Forgets the inferred shapes of computed values and infers them again for the bound inputs.
+Status reinfer(ir::Graph& g, const std::map<std::string, Shape>& bound, KnownValues* known = nullptr) {
+  for (auto& v : g.values)
+    if (v->producer && !v->is_constant()) v->desc = {};
+  JOULE_RETURN_IF_ERROR(passes::infer_shapes(g, bound));
+  return specialize(g, bound, known);
 }
 
 int64_t count_params(const ir::Graph& g) {
@@ -37,10 +38,29 @@ int64_t count_params(const ir::Graph& g) {
 
 }  // namespace
 
+Status specialize(ir::Graph& g, const std::map<std::string, Shape>& bound, KnownValues* known) {
+  ir::Graph c = clone_graph(g);
+  for (auto& v : c.values)
+    if (v->producer && !v->is_constant()) v->desc = {};
+  JOULE_RETURN_IF_ERROR(passes::infer_shapes(c, bound).with_context("specializing shapes for pruning"));
+  JOULE_RETURN_IF_ERROR(passes::fold_constants(c).with_context("folding shape arithmetic for pruning"));
+  for (auto& v : g.values) {
+    if (v->is_constant()) continue;
+    const ir::Value* cv = c.find_value(v->name);
+    if (!cv) continue;
+    if (cv->desc.fully_known() && !v->desc.fully_known()) v->desc = cv->desc;
+    if (known && cv->is_constant() && dtype_is_integer(cv->constant.dtype()) && cv->constant.numel() <= 64)
+      (*known)[v->name] = cv->constant.to_int64_vector();
+  }
+  return Status::ok();
+}
+
 Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sample>& calib,
                    const std::vector<int64_t>& labels, PruneReport& report) {
   report = {};
   if (!(opts.ratio >= 0 && opts.ratio < 1)) return invalid_argument("--ratio must be in [0, 1)");
+  if (!(opts.heads >= 0 && opts.heads < 1)) return invalid_argument("--heads must be in [0, 1)");
+  if (!(opts.ffn < 1)) return invalid_argument("--ffn must be in [0, 1)");
   if (opts.target_macs != 0 && !(opts.target_macs > 0 && opts.target_macs <= 1))
     return invalid_argument("--target-macs must be in (0, 1]");
   // The analysis needs concrete shapes: symbolic input dims are bound to 1 while pruning, and the
@@ -61,16 +81,41 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
       if (d < 0) d = 1;
     if (v->desc.rank_known || !calib.empty()) bound[v->name] = s;
   }
+  KnownValues known;
   JOULE_RETURN_IF_ERROR(passes::infer_shapes(g, bound));
+  JOULE_RETURN_IF_ERROR(specialize(g, bound, &known));
   ir::Graph original = clone_graph(g);
-  report.macs_before = count_macs(g);
+  report.macs_before = count_macs(g, bound);
   report.params_before = count_params(g);
+
+  // Attention heads first (their shapes change the FFN inputs' producers only through constants).
+  HeadAnalysis ha;
+  JOULE_RETURN_IF_ERROR(analyze_heads(g, known, opts.keep, ha));
+  for (auto& B : ha.blocks) report.heads_before += B.heads, report.heads_after += B.heads;
+  if (opts.heads > 0) {
+    report.notes.insert(report.notes.end(), ha.notes.begin(), ha.notes.end());
+    if (std::none_of(ha.blocks.begin(), ha.blocks.end(), [](const AttentionBlock& x) { return x.prunable; }))
+      report.notes.push_back("--heads: no prunable attention heads found");
+    std::vector<std::vector<double>> hs;
+    JOULE_RETURN_IF_ERROR(head_scores(g, ha, opts.criterion, calib, hs));
+    auto hkeep = choose_heads(ha, hs, opts.heads);
+    report.heads_after = 0;
+    for (size_t b = 0; b < ha.blocks.size(); ++b) {
+      int64_t k = hkeep[b].empty() ? ha.blocks[b].heads : std::count(hkeep[b].begin(), hkeep[b].end(), true);
+      report.heads_after += k;
+      if (ha.blocks[b].prunable) report.layers.push_back({ha.blocks[b].label() + " (heads)", ha.blocks[b].heads, k});
+    }
+    JOULE_RETURN_IF_ERROR(shrink_heads(g, ha, hkeep));
+    known.clear();
+    JOULE_RETURN_IF_ERROR(reinfer(g, bound, &known));
+  }
 
   ChannelAnalysis a;
   JOULE_RETURN_IF_ERROR(analyze_channels(g, opts.keep, a));
-  report.notes = a.notes;
-  if (std::none_of(a.groups.begin(), a.groups.end(), [](const ChannelGroup& x) { return x.prunable; }))
-    report.notes.push_back("no prunable channels found: the model is written unchanged");
+  report.notes.insert(report.notes.end(), a.notes.begin(), a.notes.end());
+  bool channels_wanted = opts.ratio > 0 || opts.ffn > 0 || opts.target_macs > 0;
+  if (channels_wanted && std::none_of(a.groups.begin(), a.groups.end(), [](const ChannelGroup& x) { return x.prunable; }))
+    report.notes.push_back("no prunable channels found");
   std::vector<std::vector<double>> scores;
   JOULE_RETURN_IF_ERROR(channel_scores(g, a, opts.criterion, calib, scores));
 
@@ -84,7 +129,7 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
       ChannelAnalysis ac;
       JOULE_RETURN_IF_ERROR(analyze_channels(c, opts.keep, ac));
       JOULE_RETURN_IF_ERROR(shrink(c, ac, choose_keep(a, scores, mid, true)));
-      int64_t macs = count_macs(c);
+      int64_t macs = count_macs(c, bound);
       if (macs >= 0 && static_cast<double>(macs) <= opts.target_macs * static_cast<double>(report.macs_before)) hi = mid;
       else lo = mid;
     }
@@ -93,10 +138,17 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
   } else {
     report.ratio_used = opts.ratio;
     keep = choose_keep(a, scores, opts.ratio, opts.global);
+    if (opts.ffn >= 0 && !opts.global) {
+      // Transformer feature groups (sources are MatMuls on [.., seq, features]) use --ffn.
+      auto ffn_keep = choose_keep(a, scores, opts.ffn, false);
+      for (auto& act : a.actions)
+        if (act.kind == ActionKind::kGemmOut && act.map.last)
+          for (auto& s : act.map.segs) keep[s.group] = ffn_keep[s.group];
+    }
   }
 
   // Per-layer report and the kept output channels of every source layer (for reconstruction).
-  std::map<std::string, std::vector<int64_t>> kept_out;
+  std::map<std::string, std::vector<int64_t>> kept_out, bn_kept;
   for (auto& act : a.actions) {
     if (act.kind != ActionKind::kConvOut && act.kind != ActionKind::kGemmOut && act.kind != ActionKind::kConvTOut)
       continue;
@@ -104,12 +156,14 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
     report.layers.push_back({act.node->label(), act.map.channels(), static_cast<int64_t>(idx.size())});
     kept_out[act.node->outputs[0]->name] = idx;
   }
-  for (auto& act : a.actions)
-    if (act.kind == ActionKind::kDepthwise)
-      kept_out[act.node->outputs[0]->name] = kept_indices(act.map, keep);
+  for (auto& act : a.actions) {
+    if (act.kind == ActionKind::kDepthwise) kept_out[act.node->outputs[0]->name] = kept_indices(act.map, keep);
+    if (act.kind == ActionKind::kBatchNorm) bn_kept[act.node->outputs[0]->name] = kept_indices(act.map, keep);
+  }
 
   JOULE_RETURN_IF_ERROR(shrink(g, a, keep));
-  report.macs_after = count_macs(g);
+  JOULE_RETURN_IF_ERROR(reinfer(g, bound));
+  report.macs_after = count_macs(g, bound);
   if (report.macs_after < 0) return internal_error("pruning left inconsistent shapes (a bug: please report the model)");
   report.params_after = count_params(g);
 
@@ -121,6 +175,11 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
     if (opts.reconstruct) {
       JOULE_RETURN_IF_ERROR(reconstruct(original, g, calib, kept_out, opts, report.notes));
       JOULE_RETURN_IF_ERROR(measure_fidelity(original, g, calib, labels, report.after_reconstruction));
+    }
+    if (opts.reestimate_bn) {
+      JOULE_RETURN_IF_ERROR(reestimate_bn(original, g, calib, bn_kept, report.bn_reestimated));
+      if (report.bn_reestimated > 0)
+        JOULE_RETURN_IF_ERROR(measure_fidelity(original, g, calib, labels, report.after_bn));
     }
   } else if (opts.reconstruct) {
     return invalid_argument("--reconstruct needs calibration samples (--calib DIR)");

@@ -11,6 +11,7 @@
 
 #include "joule/status.h"
 #include "joule/tensor.h"
+#include "prune/attention_heads.h"
 #include "prune/channel_groups.h"
 #include "runtime/ir/graph.h"
 
@@ -23,6 +24,8 @@ using Sample = std::vector<std::pair<std::string, Tensor>>;
 
 struct PruneOptions {
   double ratio = 0.3;          // fraction of each group's channels removed (or of all, with global)
+  double ffn = -1;             // >= 0: ratio for transformer features (MatMul on [.., seq, features]) instead
+  double heads = 0;            // fraction of each attention block's heads removed
   double target_macs = 0;      // > 0: keep this fraction of MACs (global threshold searched)
   bool global = false;         // one threshold over normalized scores of all groups
   Criterion criterion = Criterion::kL1;
@@ -30,6 +33,7 @@ struct PruneOptions {
   bool reconstruct = false;    // least-squares refit of the layers after pruned channels
   double ridge = 1e-3;         // ridge strength relative to the mean diagonal of X^T X
   int64_t max_rows = 16384;    // calibration rows (positions) used per refit
+  bool reestimate_bn = false;  // re-estimate BatchNorm statistics on the calibration samples at the end
 };
 
 struct LayerReport {
@@ -52,6 +56,9 @@ struct PruneReport {
   std::vector<std::string> notes;
   bool has_fidelity = false;
   Fidelity before_reconstruction, after_reconstruction, original;
+  int bn_reestimated = 0;  // BatchNorm layers whose statistics were re-estimated
+  Fidelity after_bn;       // fidelity after BatchNorm re-estimation (when bn_reestimated > 0)
+  int64_t heads_before = 0, heads_after = 0;  // attention heads over all blocks
 };
 
 /// Deep copy of a graph (constant tensors share storage; pruning never writes into them).
@@ -63,6 +70,26 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
                    const std::vector<int64_t>& labels, PruneReport& report);
 
 // ---- building blocks (exposed for tests) -----------------------------------------------------
+
+/// Fills in the shapes of `g`'s values for the bound input shapes: a copy is inferred with them and
+/// its shape arithmetic (Shape->Gather->Concat->Reshape) folded, and every value whose shape the
+/// copy knows gets it in `g` (g's nodes are untouched, so the model stays valid for any input
+/// shape). The folded integer values of non-constant tensors go to `known` (when given).
+Status specialize(ir::Graph& g, const std::map<std::string, Shape>& bound, KnownValues* known = nullptr);
+/// Per-head importance of each attention block: filter norms of the head's Q/K/V columns and
+/// output-projection rows (l1/l2, also for bn), or mean |activation| of its merged output (activation).
+Status head_scores(const ir::Graph& g, const HeadAnalysis& a, Criterion c, const std::vector<Sample>& calib,
+                   std::vector<std::vector<double>>& scores);
+/// Replaces input `i` of `n` (a constant) by its slice `idx` along `axis` (negative: from the end).
+void slice_input(ir::Graph& g, ir::Node& n, size_t i, int axis, const std::vector<int64_t>& idx);
+/// Re-estimates the statistics of every BatchNormalization of `pruned`, in order, so its output
+/// moments per channel on the calibration samples match the original model's:
+///   s' = s * sd_p / sd_o,  var' = s'^2 - eps,  mean' = m_p - (m_o - mean) * s' / s
+/// (s = sqrt(var + eps); m, sd: moments of the BN input in the original (o) and pruned (p) model).
+/// With calibration data distributed like the training data this is plain re-estimation
+/// (mean' = m_p, var' ~ var_p). `kept` maps a BN output name to the original channels it kept.
+Status reestimate_bn(const ir::Graph& original, ir::Graph& pruned, const std::vector<Sample>& calib,
+                     const std::map<std::string, std::vector<int64_t>>& kept, int& layers);
 
 /// Per-channel importance of every group (empty for groups that are not prunable).
 Status channel_scores(const ir::Graph& g, const ChannelAnalysis& a, Criterion c, const std::vector<Sample>& calib,

@@ -61,6 +61,8 @@ Tensor slice_axis(const Tensor& t, int axis, const std::vector<int64_t>& idx) {
   return r;
 }
 
+}  // namespace
+
 // Replaces input `i` of `n` by a new constant holding its slice (constants may be shared).
 void slice_input(ir::Graph& g, ir::Node& n, size_t i, int axis, const std::vector<int64_t>& idx) {
   if (!n.has_input(i) || !n.inputs[i]->is_constant()) return;
@@ -69,6 +71,8 @@ void slice_input(ir::Graph& g, ir::Node& n, size_t i, int axis, const std::vecto
   if (axis < 0 || axis >= t.rank()) return;
   n.inputs[i] = g.add_constant(n.inputs[i]->name, slice_axis(t, axis, idx));
 }
+
+namespace {
 
 // Per-filter norm of a weight along `axis` (the output-channel axis), as doubles.
 std::vector<double> filter_norms(const Tensor& w, int axis, bool l2) {
