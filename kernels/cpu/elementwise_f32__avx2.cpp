@@ -27,6 +27,8 @@ struct V {
   static R max_nan(R a, R b) { return _mm256_blendv_ps(_mm256_max_ps(b, a), _mm256_add_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q)); }
   static R min_nan(R a, R b) { return _mm256_blendv_ps(_mm256_min_ps(b, a), _mm256_add_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q)); }
   static M lt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
+  static bool all(M m) { return _mm256_movemask_ps(m) == 0xff; }
   static R select(M m, R t, R f) { return _mm256_blendv_ps(f, t, m); }
   static R abs(R a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   static R neg(R a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }

@@ -30,6 +30,8 @@ struct V {
   static R max_nan(R a, R b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), _mm512_max_ps(b, a), _mm512_add_ps(a, b)); }
   static R min_nan(R a, R b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), _mm512_min_ps(b, a), _mm512_add_ps(a, b)); }
   static M lt(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static bool any(M m) { return m != 0; }
+  static bool all(M m) { return m == 0xffff; }
   static R select(M m, R t, R f) { return _mm512_mask_blend_ps(m, f, t); }
   static R abs(R a) { return _mm512_abs_ps(a); }
   static R neg(R a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN))); }

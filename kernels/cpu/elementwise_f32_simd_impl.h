@@ -1,7 +1,7 @@
 // Bodies of the FP32 row kernels declared in elementwise_f32.h, written once over a vector type V that
 // the including ISA file defines (elementwise_f32__avx2.cpp: 8 floats in a ymm; __avx512.cpp: 16 in a zmm):
 //   V::R (register), V::M (lane mask), V::N (lanes), load/store/set1, add/sub/mul/div/fma/sqrt/min/max,
-//   lt(a, b) -> M, select(m, t, f) (t where m), max_nan/min_nan (NaN if either is NaN), abs, neg,
+//   lt(a, b) -> M, any(m) / all(m), select(m, t, f) (t where m), max_nan/min_nan (NaN if either is NaN), abs, neg,
 //   or_sign(a, sign_of) (|a| with the sign of sign_of), round (nearest even), pow2(n) (2^n for integral n
 //   in [-126, 127]), hsum / hmax (reductions, fixed order).
 // A run's ragged tail (< N floats) goes through a zero-padded stack copy and the same vector code, so an
@@ -67,10 +67,12 @@ inline R tanh_v(R x) {
   p = V::fma(p, x2, V::set1(-0.33333330519120535f));
   p = V::fma(p, x2, V::set1(0.9999999999379138f));
   R small = V::mul(x, p);
+  const typename V::M is_small = V::lt(ax, V::set1(0.625f));
+  if (V::all(is_small)) return small;
   R e = exp_v(V::mul(V::set1(2.0f), V::min(ax, V::set1(10.0f))));
   R big = V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f))));
   big = V::or_sign(big, x);
-  return V::select(V::lt(ax, V::set1(0.625f)), small, V::select(V::is_nan(x), x, big));
+  return V::select(is_small, small, V::select(V::is_nan(x), x, big));
 }
 
 // erf(x) for |x| < 1 (x * P(x^2)).
@@ -108,11 +110,15 @@ inline R erfc_big_v(R ax, R hi, R lo) {
   return V::mul(V::fma(V::neg(lo), e, e), q);
 }
 
+// Branches are skipped when no lane needs them (the result is the same: each lane takes one branch).
 inline R erf_v(R x) {
+  const typename V::M small = V::lt(V::abs(x), V::set1(1.0f));
+  if (V::all(small)) return erf_small_v(x);
   R hi = V::mul(x, x);
   R lo = V::fma(x, x, V::neg(hi));
   R big = V::or_sign(V::sub(V::set1(1.0f), erfc_big_v(V::abs(x), hi, lo)), x);
-  return V::select(V::lt(V::abs(x), V::set1(1.0f)), erf_small_v(x), V::select(V::is_nan(x), x, big));
+  big = V::select(V::is_nan(x), x, big);
+  return V::any(small) ? V::select(small, erf_small_v(x), big) : big;
 }
 
 inline R sigmoid_v(R x) {
@@ -125,11 +131,17 @@ inline R gelu_erf_v(R x) {
   R t = V::mul(x, V::set1(0.70710678118654752440f));
   R half_x = V::mul(V::set1(0.5f), x);
   // 1 + erf(t): 1 + erf_small for |t| < 1, 2 - erfc for t >= 1, erfc(-t) for t <= -1; t^2 = x^2 / 2 exactly.
-  R hi = V::mul(x, x);
-  R lo = V::mul(V::set1(0.5f), V::fma(x, x, V::neg(hi)));
-  R erfc_t = erfc_big_v(V::abs(t), V::mul(V::set1(0.5f), hi), lo);
-  R one_plus = V::select(V::lt(t, V::set1(0.0f)), erfc_t, V::sub(V::set1(2.0f), erfc_t));
-  one_plus = V::select(V::lt(V::abs(t), V::set1(1.0f)), V::add(V::set1(1.0f), erf_small_v(t)), one_plus);
+  const typename V::M small = V::lt(V::abs(t), V::set1(1.0f));
+  R one_plus;
+  if (V::all(small)) {
+    one_plus = V::add(V::set1(1.0f), erf_small_v(t));
+  } else {
+    R hi = V::mul(x, x);
+    R lo = V::mul(V::set1(0.5f), V::fma(x, x, V::neg(hi)));
+    R erfc_t = erfc_big_v(V::abs(t), V::mul(V::set1(0.5f), hi), lo);
+    one_plus = V::select(V::lt(t, V::set1(0.0f)), erfc_t, V::sub(V::set1(2.0f), erfc_t));
+    if (V::any(small)) one_plus = V::select(small, V::add(V::set1(1.0f), erf_small_v(t)), one_plus);
+  }
   return V::select(V::is_nan(x), x, V::mul(half_x, one_plus));
 }
 
