@@ -59,6 +59,9 @@ const KernelRegistry& KernelRegistry::builtin() {
 #ifdef JOULE_WITH_SIMD
     register_cpu_kernels(r);
 #endif
+#ifdef JOULE_WITH_CUDA
+    register_cuda_kernels(r);
+#endif
     return r;
   }();
   return reg;

@@ -40,6 +40,7 @@ struct KernelContext {
   ThreadPool* pool = nullptr;
   const void* state = nullptr;   // from KernelDef::prepare, or null
   const SubgraphRunner* subgraphs = nullptr;  // set for nodes with graph attributes
+  void* device = nullptr;  // Device::kCuda kernels: the session's cuda::CudaContext (stream, cuBLAS handles)
 
   size_t num_inputs() const { return inputs.size(); }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
@@ -109,5 +110,7 @@ void register_ref_rnn(KernelRegistry& r);
 void register_ref_matmul_nbits(KernelRegistry& r);  // com.microsoft MatMulNBits
 // Optimized CPU kernels (kernels/cpu/), registered only when built with SIMD.
 void register_cpu_kernels(KernelRegistry& r);
+// CUDA kernels (kernels/cuda/), registered only when built with JOULE_CUDA.
+void register_cuda_kernels(KernelRegistry& r);
 
 }  // namespace joule::kernels

@@ -7,6 +7,7 @@
 #include "kernels/kernel_registry.h"
 #include "onnx_import/onnx_import.h"
 #include "quant/qdq_fusion.h"
+#include "runtime/cuda_plan.h"
 #include "runtime/graph_plan.h"
 #include "runtime/node_executor.h"
 #include "runtime/passes/fusion.h"
@@ -35,6 +36,7 @@ struct Session::Impl {
   MemoryPlan plan;
   mutable std::mutex arena_mu;
   mutable std::vector<std::shared_ptr<void>> free_arenas;
+  std::unique_ptr<CudaPlan> cuda;  // device "cuda": runtime/cuda_plan.h runs the graph instead of `main`
 
   Status build();
   Status validate_inputs(const std::vector<std::pair<std::string, Tensor>>& in, std::vector<Tensor>& slots) const;
@@ -104,8 +106,9 @@ void reparent_bodies(ir::Graph& g) {
 
 Status Session::Impl::build() {
   reparent_bodies(graph);
-  if (options.device != "cpu")
-    return unsupported("device '" + options.device + "' is not available in this build (only 'cpu')");
+  if (options.device != "cpu" && options.device != "cuda")
+    return invalid_argument("unknown device '" + options.device + "' (cpu|cuda)");
+  if (options.device == "cuda") JOULE_RETURN_IF_ERROR(CudaPlan::available());
   Isa isa = max_isa();
   if (!options.isa.empty()) {
     Isa want;
@@ -155,6 +158,10 @@ Status Session::Impl::build() {
     stats.naive_activation_bytes = plan.naive_bytes;
   }
   stats.node_count = main.steps.size();
+  if (options.device == "cuda") {
+    stats.kernel_for_node.clear();
+    JOULE_RETURN_IF_ERROR(CudaPlan::create(graph, cuda, &stats.kernel_for_node, nullptr));
+  }
   for (ir::Value* v : graph.outputs) outputs.push_back(io_info(*v));
   pool = std::make_unique<ThreadPool>(options.threads);
   return Status::ok();
@@ -204,6 +211,20 @@ Status Session::Impl::run(const std::vector<std::pair<std::string, Tensor>>& in,
                           bool bound) const {
   Frame frame{&main, main.constants, nullptr};
   JOULE_RETURN_IF_ERROR(validate_inputs(in, frame.slots));
+  if (cuda) {  // inputs copied to the device, outputs back; run_into copies into matching bound tensors
+    std::vector<Tensor> ins, res;
+    for (ir::Value* v : graph.inputs) ins.push_back(frame.slots[static_cast<size_t>(v->id)]);
+    JOULE_RETURN_IF_ERROR(cuda->run(ins, res, pool.get()));
+    if (bound && out.size() != res.size()) return invalid_argument("run_into: expected " + std::to_string(res.size()) + " output tensors");
+    if (!bound) out.assign(res.size(), Tensor());
+    for (size_t i = 0; i < res.size(); ++i) {
+      if (bound && out[i].defined() && out[i].dtype() == res[i].dtype() && out[i].shape() == res[i].shape())
+        std::memcpy(out[i].raw(), res[i].raw(), res[i].nbytes());
+      else
+        out[i] = res[i];
+    }
+    return Status::ok();
+  }
   std::vector<Tensor*> bound_by_id;
   if (bound) {
     if (out.size() != graph.outputs.size())

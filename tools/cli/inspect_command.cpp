@@ -6,6 +6,7 @@
 #include "kernels/kernel_registry.h"
 #include "onnx_import/onnx_import.h"
 #include "runtime/cost_model.h"
+#include "runtime/cuda_plan.h"
 #include "runtime/ops/op_registry.h"
 #include "runtime/passes/passes.h"
 #include "runtime/planner.h"
@@ -20,7 +21,8 @@ constexpr const char* kInspectHelp =
     "Prints the opset, inputs and outputs with shapes, an op histogram, parameter count and bytes,\n"
     "MACs per inference, peak activation memory from the planner, and any unsupported ops.\n\n"
     "  --shape NAME=DIMS  bind a symbolic input shape (repeatable) for MACs and memory\n"
-    "  --json             machine-readable output\n";
+    "  --json             machine-readable output\n"
+    "  --device cuda      list the nodes without a CUDA kernel (they fall back to the CPU with copies)\n";
 
 int fail(const Status& s) {
   std::cerr << "joule inspect: error: " << s.message() << "\n";
@@ -79,7 +81,7 @@ void count_ops(const ir::Graph& g, std::map<std::string, int>& hist, std::map<st
 
 int inspect_command(int argc, char** argv) {
   ParsedArgs a;
-  Status st = parse_args(argc, argv, 2, {"--help", "-h", "--json"}, {"--shape"}, {}, a);
+  Status st = parse_args(argc, argv, 2, {"--help", "-h", "--json"}, {"--shape", "--device"}, {}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
     std::cout << kInspectHelp;
@@ -175,6 +177,15 @@ int inspect_command(int argc, char** argv) {
     std::cout << "activation memory " << plan.arena_bytes << " bytes peak (" << plan.naive_bytes << " without reuse)\n";
   else
     std::cout << "activation memory unknown: some shapes are only known at run time (give --shape NAME=DIMS)\n";
+  if (a.get("--device", "cpu") == "cuda") {  // runtime/cuda_plan.h; owner: cuda
+    std::vector<std::pair<std::string, std::string>> cov;
+    if (!(st = CudaPlan::coverage(g, cov)).is_ok()) return fail(st);
+    size_t on_gpu = 0;
+    for (auto& [label, k] : cov) on_gpu += !k.empty();
+    std::cout << "cuda       " << on_gpu << " of " << cov.size() << " nodes have a CUDA kernel\n";
+    for (auto& [label, k] : cov)
+      if (k.empty()) std::cout << "  CPU fallback (copies to/from the GPU): " << label << "\n";
+  }
   if (unsupported_ops.empty()) {
     std::cout << "unsupported ops: none\n";
   } else {

@@ -25,6 +25,7 @@ constexpr const char* kRunHelp =
     "  --outputs DIR   folder for the outputs (created); without it outputs are summarised only\n"
     "  --threads N     intra-op threads (default: all cores)\n"
     "  --isa LEVEL     force scalar|avx2|avx512|avx512vnni kernels\n"
+    "  --device D      cpu (default) or cuda (needs a CUDA build and a GPU; static input shapes)\n"
     "  --repeat N      run N times and report the median latency (default 1)\n";
 
 int fail(const Status& s) {
@@ -35,7 +36,7 @@ int fail(const Status& s) {
 
 int run_command(int argc, char** argv) {
   ParsedArgs a;
-  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat"}, {}, a);
+  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--device"}, {}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
     std::cout << kRunHelp;
@@ -53,6 +54,7 @@ int run_command(int argc, char** argv) {
   if (a.has("--repeat") && !(st = parse_int_option("--repeat", a.get("--repeat"), repeat)).is_ok()) return fail(st);
   if (repeat < 1) repeat = 1;
   opts.isa = a.get("--isa");
+  opts.device = a.get("--device", "cpu");  // cuda: runtime/cuda_plan.h (static shapes)
   std::unique_ptr<Session> sess;
   auto t0 = std::chrono::steady_clock::now();
   if (!(st = Session::create(a.positional[0], opts, sess)).is_ok()) return fail(st);
