@@ -214,6 +214,7 @@ Status quantize_graph_int4(ir::Graph& g, const Int4Options& opts, const std::map
     m->attrs["N"] = ir::Attribute::of_int(rows);
     m->attrs["bits"] = ir::Attribute::of_int(4);
     m->attrs["block_size"] = ir::Attribute::of_int(opts.block);
+    if (opts.accuracy_level > 0) m->attrs["accuracy_level"] = ir::Attribute::of_int(opts.accuracy_level);
     lr.quantized = true;
     lr.float_bytes = rows * cols * static_cast<int64_t>(sizeof(float));
     lr.int4_bytes = bytes;

@@ -23,6 +23,7 @@ struct Int4Options {
   bool asym = false;           // per-block zero point (else symmetric: zero point 8, not stored)
   Int4Method method = Int4Method::kRtn;
   double damp = 0.01;          // GPTQ: H += damp * mean(diag(H)) * I
+  int64_t accuracy_level = 0;  // MatMulNBits attribute: 4 lets kernels quantize activations to int8 (0 = float)
   std::set<std::string> keep_float;  // node keys (node_key) left as they are
 };
 

@@ -5,6 +5,9 @@
 //                  panel is dequantized into per-thread scratch [K][NR] and multiplied with all M rows.
 // Every output element is computed by one thread in a fixed order: 1 and N threads agree bitwise.
 // A, scales and bias may be f32 or f16 (converted to f32 at the edges); g_idx is left to the reference.
+// accuracy_level 4 (ONNX Runtime's "int8 compute") with M >= kGemmRows on AVX2: int8 activations per row and
+// block, u8 x s8 integer tiles (matmul_nbits_q8__avx2.cpp); not exact, so tested against a simulation.
+#include <cmath>
 #include <memory>
 
 #include "kernels/cpu/gemm_f32.h"
@@ -85,8 +88,41 @@ Status nbits_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
       w->zeros[i] = z;
     }
   }
+  w->scaled_zeros.resize(w->scales.size());
+  for (size_t i = 0; i < w->scales.size(); ++i) w->scaled_zeros[i] = w->scales[i] * w->zeros[i];
   state = w;
   return Status::ok();
+}
+
+// accuracy_level 4: A quantized to int8 per row and block (matmul_nbits_f32.h), AVX2 u8 x s8 tiles.
+template <class Parallel>
+void run_q8(const Int4Panels& w, const float* a, int64_t m, const float* bias, float* y, Parallel& parallel) {
+  const int64_t k = w.k, kb = w.k_blocks, n = w.n;
+  thread_local std::vector<int8_t> aq;
+  thread_local std::vector<float> sa, saz;
+  aq.resize(static_cast<size_t>(m * w.k_pad));
+  sa.resize(static_cast<size_t>(m * kb));
+  saz.resize(static_cast<size_t>(m * kb));
+  int8_t* aqp = aq.data();
+  float *sap = sa.data(), *sazp = saz.data();
+  parallel(m, [&](int64_t i0, int64_t i1) {
+    matmul_nbits_quantize_rows_q8__avx2(a, k, w.block, kb, w.k_pad, i0, i1, aqp, sap, sazp);
+  });
+  parallel(w.panels, [&](int64_t p0, int64_t p1) {
+    thread_local std::vector<uint8_t> wq;
+    wq.resize(static_cast<size_t>(w.k_pad * 16));
+    float tile[kNbitsQ8Rows * kNbitsPanel];
+    for (int64_t p = p0; p < p1; ++p) {
+      matmul_nbits_unpack_panel_u8__avx2(w, p, wq.data());
+      const int64_t j0 = p * kNbitsPanel, nv = std::min<int64_t>(kNbitsPanel, n - j0);
+      for (int64_t i0 = 0; i0 < m; i0 += kNbitsQ8Rows) {
+        const int64_t mr = std::min(kNbitsQ8Rows, m - i0);
+        matmul_nbits_q8_tile__avx2(w, p, wq.data(), aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, sazp + i0 * kb, mr, tile);
+        for (int64_t r = 0; r < mr; ++r)
+          for (int64_t j = 0; j < nv; ++j) y[(i0 + r) * n + j0 + j] = tile[r * kNbitsPanel + j] + (bias ? bias[j0 + j] : 0.0f);
+      }
+    }
+  });
 }
 
 template <int I>
@@ -132,7 +168,10 @@ Status nbits_run(KernelContext& ctx) {
     if (ctx.pool && count > 1) ctx.pool->parallel_for(count, 1, fn);
     else fn(0, count);
   };
-  if (m < kGemmRows) {
+  const bool q8 = kern.isa == Isa::kAvx2 && ctx.node.attr_int("accuracy_level", 0) == 4;
+  if (m >= kGemmRows && q8) {
+    run_q8(*w, a, m, bias, y, parallel);
+  } else if (m < kGemmRows) {
     thread_local std::vector<float> arow, yrow;
     arow.assign(static_cast<size_t>(w->k_pad), 0.0f);
     yrow.resize(static_cast<size_t>(w->panels * kNbitsPanel));

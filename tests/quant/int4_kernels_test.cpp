@@ -4,8 +4,10 @@
 // bias, and 1 vs 3 threads bitwise. Kernels whose ISA the CPU lacks are skipped with a message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "kernels/kernel_registry.h"
@@ -232,4 +234,55 @@ TEST(MatMulNBits, FastKernelsMatchReference) {
   }
   EXPECT_GE(fast, 1) << "no fast MatMulNBits kernel registered";
   if (ran == 0) GTEST_SKIP() << "no fast MatMulNBits kernel runs on this CPU (needs AVX2)";
+}
+
+// accuracy_level 4: the AVX2 GEMM path quantizes A per row and block to int8 (round to nearest even,
+// scale max|a| / 127) and sums u8 x s8 products exactly; checked against that simulation in double, and
+// loosely against the float reference.
+TEST(MatMulNBits, Int8ActivationPathMatchesSimulation) {
+  const KernelDef* ref = KernelRegistry::builtin().reference("com.microsoft", "MatMulNBits");
+  const KernelDef* fast = nullptr;
+  for (const KernelDef* k : KernelRegistry::builtin().all())
+    if (k->op_type == "MatMulNBits" && k->name == "matmul_nbits_f32__avx2") fast = k;
+  if (!fast) GTEST_SKIP() << "built without SIMD kernels";
+  if (max_isa() < Isa::kAvx2) GTEST_SKIP() << "needs AVX2, this CPU (or JOULE_ISA) allows " << isa_name(max_isa());
+  std::mt19937 rng(11);
+  ThreadPool pool1(1), pool3(3);
+  const int64_t shapes[][4] = {{4, 17, 100, 32}, {17, 255, 255, 64}, {40, 33, 1023, 128}, {5, 16, 512, 256}, {9, 3, 48, 16}};
+  int i = 0;
+  for (auto& sh : shapes) {
+    Zp zp = i % 3 == 0 ? Zp::kNone : i % 3 == 1 ? Zp::kPacked : Zp::kFloat;
+    NbitsCase c = make_nbits_case(sh[0], sh[1], sh[2], sh[3], zp, i == 4, i % 2 == 0, false, rng);
+    ++i;
+    c.node->attrs["accuracy_level"] = ir::Attribute::of_int(4);
+    SCOPED_TRACE(c.what);
+    Tensor got1, got3, want;
+    ASSERT_TRUE(run_kernel(*fast, c, &pool1, got1).is_ok());
+    ASSERT_TRUE(run_kernel(*fast, c, &pool3, got3).is_ok());
+    EXPECT_EQ(std::memcmp(got1.raw(), got3.raw(), got1.nbytes()), 0) << "1 and 3 threads differ";
+    ASSERT_TRUE(run_kernel(*ref, c, nullptr, want).is_ok());
+    // Simulation.
+    const int64_t m = sh[0], n = sh[1], k = sh[2], block = sh[3], kb = (k + block - 1) / block;
+    Tensor sim(c.out_dtype, {m, n});
+    std::vector<float> aq(static_cast<size_t>(k)), sa(static_cast<size_t>(kb));
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t b = 0; b < kb; ++b) {
+        float amax = 0;
+        for (int64_t j = b * block; j < std::min(k, (b + 1) * block); ++j) amax = std::max(amax, std::fabs(at(c.inputs[0], r * k + j)));
+        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        sa[static_cast<size_t>(b)] = amax / 127.0f;
+        for (int64_t j = b * block; j < std::min(k, (b + 1) * block); ++j)
+          aq[static_cast<size_t>(j)] = std::nearbyint(at(c.inputs[0], r * k + j) * inv);
+      }
+      for (int64_t col = 0; col < n; ++col) {
+        double acc = c.inputs.size() > 5 ? at(c.inputs[5], col) : 0.0;
+        for (int64_t j = 0; j < k; ++j)
+          acc += double(sa[static_cast<size_t>(j / block)]) * aq[static_cast<size_t>(j)] * c.w[static_cast<size_t>(col * k + j)];
+        if (c.out_dtype == DType::kF16) sim.data<Half>()[r * n + col] = Half(static_cast<float>(acc));
+        else sim.data<float>()[r * n + col] = static_cast<float>(acc);
+      }
+    }
+    EXPECT_LE(rel_error(got1, sim), c.out_dtype == DType::kF16 ? 1e-3 : 1e-5);
+    EXPECT_LE(rel_error(got1, want), 0.05) << "int8 activations drift too far from the float reference";
+  }
 }

@@ -49,6 +49,8 @@ constexpr const char* kQuantizeHelp =
     "  --block N             weights per scale: 32 (default), 64, 128 or 256\n"
     "  --method rtn|gptq     round to nearest (default), or GPTQ error compensation (needs --calib)\n"
     "  --asym                a zero point per block (default symmetric)\n"
+    "  --accuracy-level L    MatMulNBits attribute: 4 (default) lets the kernels quantize activations to int8\n"
+    "                        per block of K (fast GEMM for many rows); 0 keeps float activations\n"
     "  --max-drop X          keep the layers with the largest INT4 error at INT8 (--fallback float: float)\n"
     "                        until 100 * cosine(FP32, out) drops by at most X\n";
 
@@ -92,7 +94,7 @@ int quantize_command(int argc, char** argv) {
   Status st = parse_args(argc, argv, 2, {"--help", "-h", "--per-tensor", "--dynamic", "--int8-activations", "--sensitivity", "--reduce-range",
                           "--int4", "--asym"},
                          {"-o", "--output", "--calib", "--method", "--percentile", "--bins", "--max-drop", "--labels",
-                          "--report", "--eval-samples", "--block", "--fallback"},
+                          "--report", "--eval-samples", "--block", "--fallback", "--accuracy-level"},
                          {"--keep-float"}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
@@ -199,6 +201,7 @@ int quantize_command(int argc, char** argv) {
     rep << "  " << (d.quantized ? "int8   " : "float  ") << std::left << std::setw(36) << d.key << std::right << "  " << d.op
         << (d.quantized ? "" : "  (" + why + ")") << "\n";
   }
+  for (auto& note : qr.notes) rep << "  note: " << note << "\n";
   auto in_size = fs::file_size(model, ec);
   auto out_size = fs::file_size(out, ec);
   rep << "size: " << in_size << " -> " << out_size << " bytes (" << fmt(in_size ? double(out_size) / double(in_size) : 0, 3)

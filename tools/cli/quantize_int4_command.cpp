@@ -88,6 +88,7 @@ int quantize_int4_command(const ParsedArgs& a) {
   std::string model = a.positional[0], out = a.has("-o") ? a.get("-o") : a.get("--output");
   if (out.empty()) return fail4(invalid_argument("-o OUT is required"));
   quant::Int4Options opts;
+  opts.accuracy_level = 4;  // int8 activations in the GEMM path (see --help)
   opts.asym = a.has("--asym");
   int64_t v = 0;
   if (a.has("--block")) {
@@ -95,6 +96,11 @@ int quantize_int4_command(const ParsedArgs& a) {
     if (v != 16 && v != 32 && v != 64 && v != 128 && v != 256)
       return fail4(invalid_argument("--block must be 16, 32, 64, 128 or 256, got " + a.get("--block")));
     opts.block = v;
+  }
+  if (a.has("--accuracy-level")) {
+    if (!(st = parse_int_option("--accuracy-level", a.get("--accuracy-level"), v)).is_ok()) return fail4(st);
+    if (v != 0 && v != 1 && v != 4) return fail4(invalid_argument("--accuracy-level takes 0 (float), 1 or 4 (int8 activations)"));
+    opts.accuracy_level = v;
   }
   if (a.has("--method") && !(st = quant::parse_int4_method(a.get("--method"), opts.method)).is_ok()) return fail4(st);
   for (auto& k : a.all("--keep-float")) opts.keep_float.insert(k);
@@ -170,7 +176,7 @@ int quantize_int4_command(const ParsedArgs& a) {
   for (auto& d : q8.nodes)
     if (d.quantized) int8_keys.insert(d.key);
   rep << "\nINT4 weight-only quantization (MatMulNBits, block " << opts.block << ", " << (opts.asym ? "asymmetric" : "symmetric")
-      << ", method " << quant::int4_method_name(opts.method) << "): " << r4.quantized() << " of " << r4.layers.size()
+      << ", method " << quant::int4_method_name(opts.method) << ", accuracy_level " << opts.accuracy_level << "): " << r4.quantized() << " of " << r4.layers.size()
       << " MatMul/Gemm nodes\n";
   rep << "  node                                  op       K x N         rel. output error (calibration data)\n"
       << "                                                               rtn        " << quant::int4_method_name(opts.method) << "\n";
