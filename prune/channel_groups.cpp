@@ -1,5 +1,6 @@
 // Channel dependency analysis: see channel_groups.h for the model.
 #include "prune/channel_groups.h"
+#include "quant/recurrent_subgraph_notes.h"
 
 #include <algorithm>
 #include <numeric>
@@ -117,6 +118,9 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
       continue;
     }
     if (kept) block_inputs(n.label() + " is kept (--keep)");
+    // Values a subgraph body reads from the outer scope keep all channels (bodies are not pruned).
+    for (ir::Value* v : ir::subgraph_outer_reads(n))
+      if (auto* m = map_of(v)) b.block(*m, v->name + " is read inside the subgraph of " + n.label());
 
     if (op == "Conv" || op == "ConvTranspose") {
       const Tensor* W = const_of(n, 1);
@@ -333,6 +337,7 @@ Status analyze_channels(ir::Graph& g, const std::set<std::string>& keep, Channel
   for (auto& c : out.carriers) remap(c.second);
   for (auto& G : out.groups)
     if (!G.prunable && !G.sources.empty()) out.notes.push_back(G.sources[0]->label() + " left alone: " + G.reason);
+  for (std::string& note : quant::recurrent_and_subgraph_notes(g, true)) out.notes.push_back(std::move(note));
   return Status::ok();
 }
 

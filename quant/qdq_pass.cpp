@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "quant/quantize.h"
+#include "quant/recurrent_subgraph_notes.h"
 
 namespace joule::quant {
 
@@ -361,6 +362,7 @@ Status quantize_graph(ir::Graph& g, const std::map<std::string, Range>& ranges, 
     }
     report.nodes.push_back(d);
   }
+  report.notes = recurrent_and_subgraph_notes(g, false);
   JOULE_RETURN_IF_ERROR(g.toposort());
   g.compact();
   return ir::verify_graph(g);

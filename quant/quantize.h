@@ -55,6 +55,7 @@ struct NodeDecision {
 
 struct QuantReport {
   std::vector<NodeDecision> nodes;
+  std::vector<std::string> notes;  // what stays float besides candidates: recurrent weights, subgraph bodies
   size_t quantized() const;
 };
 
