@@ -171,15 +171,18 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
     report.has_fidelity = true;
     JOULE_RETURN_IF_ERROR(
         measure_fidelity(original, g, calib, labels, report.before_reconstruction, &report.original));
-    report.after_reconstruction = report.before_reconstruction;
-    if (opts.reconstruct) {
-      JOULE_RETURN_IF_ERROR(reconstruct(original, g, calib, kept_out, opts, report.notes));
-      JOULE_RETURN_IF_ERROR(measure_fidelity(original, g, calib, labels, report.after_reconstruction));
-    }
+    // BatchNorm statistics first: reconstruction then refits each layer on the inputs the final
+    // model really produces (re-estimating after it would move the inputs the refits were fitted on).
+    report.after_bn = report.before_reconstruction;
     if (opts.reestimate_bn) {
       JOULE_RETURN_IF_ERROR(reestimate_bn(original, g, calib, bn_kept, report.bn_reestimated));
       if (report.bn_reestimated > 0)
         JOULE_RETURN_IF_ERROR(measure_fidelity(original, g, calib, labels, report.after_bn));
+    }
+    report.after_reconstruction = report.after_bn;
+    if (opts.reconstruct) {
+      JOULE_RETURN_IF_ERROR(reconstruct(original, g, calib, kept_out, opts, report.notes));
+      JOULE_RETURN_IF_ERROR(measure_fidelity(original, g, calib, labels, report.after_reconstruction));
     }
   } else if (opts.reconstruct) {
     return invalid_argument("--reconstruct needs calibration samples (--calib DIR)");

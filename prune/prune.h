@@ -33,7 +33,7 @@ struct PruneOptions {
   bool reconstruct = false;    // least-squares refit of the layers after pruned channels
   double ridge = 1e-3;         // ridge strength relative to the mean diagonal of X^T X
   int64_t max_rows = 16384;    // calibration rows (positions) used per refit
-  bool reestimate_bn = false;  // re-estimate BatchNorm statistics on the calibration samples at the end
+  bool reestimate_bn = false;  // re-estimate BatchNorm statistics on the calibration samples (before --reconstruct)
 };
 
 struct LayerReport {
@@ -57,7 +57,7 @@ struct PruneReport {
   bool has_fidelity = false;
   Fidelity before_reconstruction, after_reconstruction, original;
   int bn_reestimated = 0;  // BatchNorm layers whose statistics were re-estimated
-  Fidelity after_bn;       // fidelity after BatchNorm re-estimation (when bn_reestimated > 0)
+  Fidelity after_bn;       // after BatchNorm re-estimation (which runs before reconstruction)
   int64_t heads_before = 0, heads_after = 0;  // attention heads over all blocks
 };
 

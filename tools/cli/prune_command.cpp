@@ -38,7 +38,8 @@ constexpr const char* kPruneHelp =
     "  --calib DIR           calibration samples, one subfolder per sample as in 'joule run --inputs'\n"
     "  --labels FILE         true class per calibration sample (one per line): adds accuracy\n"
     "  --reconstruct         refit the layers after pruned channels by ridge least squares on --calib\n"
-    "  --reestimate-bn       re-estimate BatchNorm statistics on --calib after pruning (default: on when\n"
+    "  --reestimate-bn       re-estimate BatchNorm statistics on --calib after pruning, before\n"
+    "                        --reconstruct (default: on when\n"
     "                        --calib is given and the model has BatchNormalization; --no-reestimate-bn)\n"
     "  --keep NODE ...       node or output names whose channels are never pruned\n"
     "  --report FILE         also write the summary to FILE\n";
@@ -154,9 +155,9 @@ int prune_command(int argc, char** argv) {
     o << "fidelity on " << r.before_reconstruction.samples << " calibration samples (vs the unpruned model):\n";
     if (r.original.accuracy >= 0) o << "  unpruned:             accuracy " << r.original.accuracy * 100 << "%\n";
     o << "  pruned:               " << fidelity_text(r.before_reconstruction) << "\n";
-    if (opts.reconstruct) o << "  pruned+reconstructed: " << fidelity_text(r.after_reconstruction) << "\n";
     if (r.bn_reestimated > 0)
       o << "  + BatchNorm re-est.:  " << fidelity_text(r.after_bn) << " (" << r.bn_reestimated << " layers)\n";
+    if (opts.reconstruct) o << "  + reconstructed:      " << fidelity_text(r.after_reconstruction) << "\n";
   }
   for (auto& n : r.notes) o << "note: " << n << "\n";
   std::cout << o.str();
