@@ -10,6 +10,7 @@
 //   col[(ic*KH + kh)*KW + kw][oh*OW + ow] = X[n, g*ICg + ic, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside)
 // Bias (per output channel) and a fused Relu/Clip ("joule.activation") run in the GEMM epilogue.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "kernels/cpu/fused_activation.h"
@@ -72,49 +73,80 @@ void im2col(const float* x, int64_t icg, const ops::WindowGeometry& g, float* co
   }
 }
 
-// Writes col (as above) for one group of one image directly as packed GEMM B panels:
-// dst[ceil(OH*OW/nr)][kdim][nr], pixels past OH*OW zero; x points at the group's first channel.
-void im2col_packed(const float* x, int64_t icg, const ops::WindowGeometry& g, int64_t nr, float* dst) {
+// Splits the rows of icg planes (H x W) into sw column phases: phase px of plane ic, row ih is
+// dst[((ic*sw + px)*H + ih)*ceil(W/sw) + j] = x[ic, ih, j*sw + px].
+void split_column_phases(const float* x, int64_t icg, int64_t H, int64_t W, int64_t sw, float* dst) {
+  const int64_t wph = (W + sw - 1) / sw;
+  for (int64_t ic = 0; ic < icg; ++ic)
+    for (int64_t px = 0; px < sw; ++px)
+      for (int64_t ih = 0; ih < H; ++ih) {
+        const float* src = x + (ic * H + ih) * W + px;
+        float* row = dst + ((ic * sw + px) * H + ih) * wph;
+        const int64_t cnt = (W - px + sw - 1) / sw;
+        for (int64_t j = 0; j < cnt; ++j) row[j] = src[j * sw];
+      }
+}
+
+// Writes the pixel columns [p0, p1) of col (as above; p0 a multiple of nr) for one group of one image
+// directly as packed GEMM B panels: dst[ceil((p1-p0)/nr)][kdim][nr], pixels past p1 zero; x points
+// at the group's first channel.
+// With a column stride sw > 1, `phases` holds x split by split_column_phases, so that every tap reads
+// a contiguous run of a phase row.
+template <int64_t nr>
+void im2col_packed(const float* x, const float* phases, int64_t icg, const ops::WindowGeometry& g, int64_t p0, int64_t p1,
+                   float* dst) {
   const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
   const int64_t KH = g.kernel[1], KW = g.kernel[2];
   const int64_t sh = g.strides[1], sw = g.strides[2], dh = g.dilations[1], dw = g.dilations[2];
   const int64_t ph = g.pad_begin[1], pw = g.pad_begin[2];
-  const int64_t kdim = icg * KH * KW, P = OH * OW, panels = (P + nr - 1) / nr, tail = P - (panels - 1) * nr;
+  const int64_t kdim = icg * KH * KW, P = p1 - p0, panels = (P + nr - 1) / nr, tail = P - (panels - 1) * nr;
   if (tail < nr)
     for (int64_t r = 0; r < kdim; ++r) std::fill(dst + ((panels - 1) * kdim + r) * nr + tail, dst + ((panels - 1) * kdim + r + 1) * nr, 0.0f);
-  for (int64_t ic = 0; ic < icg; ++ic) {
-    const float* xc = x + ic * H * W;
+  const int64_t wph = (W + sw - 1) / sw;  // row length of a column phase
+  for (int64_t ic = 0; ic < icg; ++ic)
     for (int64_t kh = 0; kh < KH; ++kh)
       for (int64_t kw = 0; kw < KW; ++kw) {
         float* base = dst + ((ic * KH + kh) * KW + kw) * nr;
-        const int64_t off = kw * dw - pw;
-        // Valid ow: 0 <= ow*sw + off < W.
-        const int64_t lo = std::clamp<int64_t>(off >= 0 ? 0 : (-off + sw - 1) / sw, 0, OW);
-        const int64_t hi = std::clamp<int64_t>(W - off > 0 ? (W - off + sw - 1) / sw : 0, lo, OW);
-        for (int64_t oh = 0; oh < OH; ++oh) {
+        // Output column ow reads input column ow*sw + o = (ow + q)*sw + px: element ow + q of phase px.
+        const int64_t o = kw * dw - pw, px = ((o % sw) + sw) % sw, q = (o - px) / sw;
+        const int64_t wv = sw > 1 ? (W - px + sw - 1) / sw : W;  // valid columns in that phase
+        const float* plane = sw > 1 ? phases + (ic * sw + px) * H * wph : x + ic * H * W;
+        const int64_t row_len = sw > 1 ? wph : W;
+        const int64_t lo = std::clamp<int64_t>(-q, 0, OW), hi = std::clamp<int64_t>(wv - q, lo, OW);
+        for (int64_t oh = p0 / OW; oh < OH && oh * OW < p1; ++oh) {
           const int64_t ih = oh * sh - ph + kh * dh;
           const bool row_ok = ih >= 0 && ih < H;
-          const int64_t xr = ih * W + off;  // xc[xr + ow*sw] = X[ih, ow*sw + off] for valid ow
-          for (int64_t ow = 0; ow < OW;) {
-            const int64_t p = oh * OW + ow, o = p % nr, len = std::min(nr - o, OW - ow);
-            float* d = base + (p / nr) * kdim * nr + o;
-            if (!row_ok) {
-              std::fill(d, d + len, 0.0f);
+          const float* xr = row_ok ? plane + ih * row_len : nullptr;
+          const int64_t ow_end = std::min(OW, p1 - oh * OW);
+          int64_t ow = std::max<int64_t>(0, p0 - oh * OW);
+          int64_t panel = (oh * OW + ow - p0) / nr, off = (oh * OW + ow - p0) % nr;
+          while (ow < ow_end) {
+            const int64_t len = std::min(nr - off, ow_end - ow);
+            float* d = base + panel * kdim * nr + off;  // d[t - ow] for output column t
+            if (row_ok && ow >= lo && ow + len <= hi) {
+              const float* src = xr + ow + q;
+              if (len == nr) {
+                std::memcpy(d, src, nr * sizeof(float));  // full panel row: fixed-length copy, inlined
+              } else {
+                for (int64_t t = 0; t < len; ++t) d[t] = src[t];
+              }
+            } else if (!row_ok) {
+              for (int64_t t = 0; t < len; ++t) d[t] = 0.0f;
             } else {
               const int64_t a = std::clamp(lo, ow, ow + len), b = std::clamp(hi, a, ow + len);
               for (int64_t t = ow; t < a; ++t) d[t - ow] = 0.0f;
-              if (sw == 1) {
-                std::copy(xc + xr + a, xc + xr + b, d + (a - ow));
-              } else {
-                for (int64_t t = a; t < b; ++t) d[t - ow] = xc[xr + t * sw];
-              }
+              for (int64_t t = a; t < b; ++t) d[t - ow] = xr[t + q];
               for (int64_t t = b; t < ow + len; ++t) d[t - ow] = 0.0f;
+            }
+            off += len;
+            if (off == nr) {
+              off = 0;
+              ++panel;
             }
             ow += len;
           }
         }
       }
-  }
 }
 
 // Pixels x channels when it pads at least 20% fewer lanes than channels x pixels (see the top).
@@ -234,15 +266,15 @@ Status conv_run(KernelContext& ctx) {
       }
     return Status::ok();
   }
-  bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, out_plane)));
+  // Pixel chunks whose packed B (kdim x chunk) stays within ~256 KiB (L2), each packed then multiplied
+  // while still in cache; pointwise convs pack the whole plane at once (a plain copy, no chunking).
+  const int64_t chunk = pointwise ? out_plane : std::max<int64_t>(uk.nr, (65536 / std::max<int64_t>(kdim, 1)) / uk.nr * uk.nr);
+  bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, std::min(chunk, out_plane))));
+  const int64_t sw = g.strides[2];
+  if (!pointwise && sw > 1) col.resize(static_cast<size_t>(icg * sw * g.in[1] * ((g.in[2] + sw - 1) / sw)));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t gi = 0; gi < group; ++gi) {
       const float* xg = x.data<float>() + (n * C + gi * icg) * in_plane;
-      if (pointwise) {
-        pack_b_f32(uk, xg, out_plane, 1, kdim, out_plane, bpack.data());
-      } else {
-        im2col_packed(xg, icg, g, uk.nr, bpack.data());
-      }
       GemmEpilogue e = ep;
       if (has_bias) {
         e.bias = ctx.in(2).data<float>() + gi * mg;
@@ -250,8 +282,22 @@ Status conv_run(KernelContext& ctx) {
         e.bias_cs = 0;
       }
       const float* wpack = pw ? pw->data.data() + gi * pw->per_group : nullptr;
-      gemm_f32_packed(uk, mg, out_plane, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(),
-                      y.data<float>() + (n * M + gi * mg) * out_plane, out_plane, e, ctx.pool, wpack);
+      float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
+      if (!pointwise && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
+      for (int64_t p0 = 0; p0 < out_plane; p0 += chunk) {
+        const int64_t p1 = std::min(out_plane, p0 + chunk);
+        if (pointwise) {
+          pack_b_f32(uk, xg, out_plane, 1, kdim, out_plane, bpack.data());
+        } else {
+          if (uk.nr == 16) {
+            im2col_packed<16>(xg, col.data(), icg, g, p0, p1, bpack.data());
+          } else {
+            im2col_packed<32>(xg, col.data(), icg, g, p0, p1, bpack.data());
+          }
+        }
+        gemm_f32_packed(uk, mg, p1 - p0, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(), yg + p0, out_plane, e,
+                        ctx.pool, wpack);
+      }
     }
   return Status::ok();
 }
