@@ -14,10 +14,14 @@ DEMO="$BUILD_DIR/demo"
   --report "$DEMO/quantize_report.txt" >/dev/null
 "$BUILD_DIR/bin/joule" prune "$DEMO/digits_cnn.onnx" -o "$DEMO/digits_cnn_pruned30.onnx" --ratio 0.3 \
   --calib "$DEMO/samples" --reconstruct --report "$DEMO/prune_report.txt" >/dev/null
+# INT4 weights (the classifier Gemm as com.microsoft MatMulNBits, GPTQ rounding on the same samples).
+"$BUILD_DIR/bin/joule" quantize "$DEMO/digits_cnn.onnx" -o "$DEMO/digits_cnn_int4.onnx" --int4 --method gptq \
+  --calib "$DEMO/samples" --report "$DEMO/quantize_int4_report.txt" >/dev/null
 # The variants compared with the FP32 reference (the first): one line each.
 VARIANTS=(
   "$DEMO/digits_cnn.onnx"
   "$DEMO/digits_cnn_int8.onnx"
+  "$DEMO/digits_cnn_int4.onnx"
   "$DEMO/digits_cnn_pruned30.onnx"
 )
 "$BUILD_DIR/bin/joule" bench "${VARIANTS[@]}" --eval "$DEMO/samples" --labels "$DEMO/labels.txt" \
