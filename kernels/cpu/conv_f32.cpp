@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "kernels/cpu/fused_activation.h"
 #include "kernels/cpu/gemm_f32.h"
@@ -162,6 +163,10 @@ struct PackedConvWeight {
   Shape w_shape;
   int64_t group = 1, per_group = 0;
   bool transposed = false;
+  // The other orientation, packed on the first run that needs it (spatial dims unknown at load time).
+  mutable std::once_flag other_once;
+  mutable std::vector<float> other;
+  mutable int64_t other_per_group = 0;
 };
 
 // Output pixels per image of the conv when the input's spatial dims are known at load time (the
@@ -236,12 +241,35 @@ Status conv_run(KernelContext& ctx) {
   const bool has_bias = ctx.has_input(2) && ctx.in(2).numel() == M;
   auto* pw = static_cast<const PackedConvWeight*>(ctx.state);
   const bool transposed = pixels_by_channels(uk, mg, out_plane);
-  if (pw && (pw->w_shape != w.shape() || pw->group != group || pw->transposed != transposed)) pw = nullptr;
+  if (pw && (pw->w_shape != w.shape() || pw->group != group)) pw = nullptr;
+  // Packed weights of the orientation this run uses: from prepare, or packed once on first use.
+  const float* wpacked = nullptr;
+  int64_t wpacked_per_group = 0;
+  if (pw && pw->transposed == transposed) {
+    wpacked = pw->data.data();
+    wpacked_per_group = pw->per_group;
+  } else if (pw) {
+    std::call_once(pw->other_once, [&] {
+      pw->other_per_group = transposed ? packed_b_size(uk, kdim, mg) : packed_a_size(uk, mg, kdim);
+      pw->other.resize(static_cast<size_t>(pw->other_per_group * group));
+      for (int64_t gi = 0; gi < group; ++gi) {
+        const float* wg = w.data<float>() + gi * mg * kdim;
+        float* dst = pw->other.data() + gi * pw->other_per_group;
+        if (transposed) {
+          pack_b_f32(uk, wg, 1, kdim, kdim, mg, dst);
+        } else {
+          pack_a_f32(uk, wg, kdim, 1, mg, kdim, dst);
+        }
+      }
+    });
+    wpacked = pw->other.data();
+    wpacked_per_group = pw->other_per_group;
+  }
   thread_local std::vector<float> col, bpack, ytmp;
   if (transposed) {
     // Y_g^T[pixels, OCg] = col^T x W_g^T, then transposed into NCHW.
     if (!pointwise) col.resize(static_cast<size_t>(kdim * out_plane));
-    if (!pw) bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, mg)));
+    if (!wpacked) bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, mg)));
     ytmp.resize(static_cast<size_t>(out_plane * mg));
     for (int64_t n = 0; n < N; ++n)
       for (int64_t gi = 0; gi < group; ++gi) {
@@ -251,8 +279,8 @@ Status conv_run(KernelContext& ctx) {
           im2col(xg, icg, g, col.data());
           a = col.data();
         }
-        const float* wt = pw ? pw->data.data() + gi * pw->per_group : bpack.data();
-        if (!pw) pack_b_f32(uk, w.data<float>() + gi * mg * kdim, 1, kdim, kdim, mg, bpack.data());
+        const float* wt = wpacked ? wpacked + gi * wpacked_per_group : bpack.data();
+        if (!wpacked) pack_b_f32(uk, w.data<float>() + gi * mg * kdim, 1, kdim, kdim, mg, bpack.data());
         GemmEpilogue e = ep;
         if (has_bias) {
           e.bias = ctx.in(2).data<float>() + gi * mg;
@@ -281,7 +309,7 @@ Status conv_run(KernelContext& ctx) {
         e.bias_rs = 1;
         e.bias_cs = 0;
       }
-      const float* wpack = pw ? pw->data.data() + gi * pw->per_group : nullptr;
+      const float* wpack = wpacked ? wpacked + gi * wpacked_per_group : nullptr;
       float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
       if (!pointwise && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
       for (int64_t p0 = 0; p0 < out_plane; p0 += chunk) {

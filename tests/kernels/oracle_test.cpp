@@ -216,6 +216,14 @@ std::vector<OracleCase> conv_cases() {
     c.accepted_by = [is_dw](const std::string& k) { return !is_dw(k); };
     cs.push_back(std::move(c));
   }
+  {  // small plane with the input shape unknown at load: W^T packed lazily on the first run
+    OracleCase c = make_case("Conv", {f32({1, 48, 2, 2}), f32({64, 48, 3, 3}), f32({64})}, {false, true, true}, {1, 64, 2, 2},
+                             "2x2 plane, input shape unknown at load");
+    set_attr(c.node, "pads", std::vector<int64_t>{1, 1, 1, 1});
+    c.input0_unknown_at_load = true;
+    c.accepted_by = [is_dw](const std::string& k) { return !is_dw(k); };
+    cs.push_back(std::move(c));
+  }
   {  // 1-D conv, fused Relu
     OracleCase c = make_case("Conv", {f32({1, 5, 23}), f32({7, 5, 3}), f32({7})}, {false, true, true}, {1, 7, 21}, "1-D, fused Relu");
     set_attr(c.node, "joule.activation", std::string("Relu"));
