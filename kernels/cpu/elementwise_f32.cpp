@@ -65,15 +65,26 @@ BroadcastRows broadcast_rows(const Shape& a, const Shape& b, const Shape& out) {
   return r;
 }
 
-// Input offsets of row `row`.
-std::array<int64_t, 2> row_offsets(const BroadcastRows& r, int64_t row) {
+// Walks rows [r0, r1): the multi-index of r0 by division, then an odometer (no division per row).
+template <class Fn>
+void for_rows(const BroadcastRows& r, int64_t r0, int64_t r1, Fn&& fn) {
+  std::vector<int64_t> idx(r.dims.size());
   std::array<int64_t, 2> off{};
-  for (size_t d = r.dims.size(); d-- > 0;) {
-    const int64_t i = row % r.dims[d];
-    row /= r.dims[d];
-    for (size_t k = 0; k < 2; ++k) off[k] += i * r.st[k][d];
+  for (size_t d = r.dims.size(), row = static_cast<size_t>(r0); d-- > 0;) {
+    idx[d] = static_cast<int64_t>(row) % r.dims[d];
+    row /= static_cast<size_t>(r.dims[d]);
+    for (size_t k = 0; k < 2; ++k) off[k] += idx[d] * r.st[k][d];
   }
-  return off;
+  for (int64_t row = r0; row < r1; ++row) {
+    fn(row, off);
+    for (size_t d = r.dims.size(); d-- > 0;) {
+      ++idx[d];
+      for (size_t k = 0; k < 2; ++k) off[k] += r.st[k][d];
+      if (idx[d] < r.dims[d]) break;
+      for (size_t k = 0; k < 2; ++k) off[k] -= r.st[k][d] * r.dims[d];
+      idx[d] = 0;
+    }
+  }
 }
 
 void parallel(ThreadPool* pool, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
@@ -95,10 +106,9 @@ void binary_f32(const ElementwiseF32Kernels& k, BinaryOpF32 op, const Tensor& a,
   }
   const int64_t grain_rows = std::max<int64_t>(1, kGrainElems / r.inner);
   parallel(pool, r.rows, grain_rows, [&](int64_t r0, int64_t r1) {
-    for (int64_t row = r0; row < r1; ++row) {
-      const std::array<int64_t, 2> off = row_offsets(r, row);
+    for_rows(r, r0, r1, [&](int64_t row, const std::array<int64_t, 2>& off) {
       k.binary(op, pa + off[0], r.step[0], pb + off[1], r.step[1], po + row * r.inner, r.inner);
-    }
+    });
   });
 }
 

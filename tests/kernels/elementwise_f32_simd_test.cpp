@@ -253,9 +253,11 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
   }
   if (op == "Transpose") {
     struct T { Shape s; std::vector<int64_t> perm; };
+    // Small ones go through the reference inside the kernel; >= 32768 elements take the blocked paths.
     const T ts[] = {{{17, 255}, {1, 0}}, {{1023, 3}, {}}, {{2, 16, 4, 17}, {0, 2, 1, 3}}, {{1, 17, 33, 35}, {0, 2, 3, 1}},
                     {{1, 33, 35, 17}, {0, 3, 1, 2}}, {{3, 5, 7, 9, 2}, {4, 2, 0, 3, 1}}, {{1}, {0}}, {{255, 1, 1023}, {2, 1, 0}},
-                    {{8, 128, 12, 64}, {0, 2, 3, 1}}};
+                    {{8, 128, 12, 64}, {0, 2, 3, 1}}, {{2, 17, 64, 33}, {0, 2, 1, 3}}, {{1, 64, 33, 35}, {0, 2, 3, 1}},
+                    {{1, 33, 35, 64}, {0, 3, 1, 2}}, {{3, 5, 7, 9, 40}, {4, 2, 0, 3, 1}}, {{1023, 255}, {1, 0}}};
     for (const T& t : ts) {
       Shape o;
       std::vector<int64_t> perm = t.perm;
@@ -266,10 +268,13 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
       if (!t.perm.empty()) c.node->attrs["perm"] = ir::Attribute::of_ints(t.perm);
       cs.push_back(std::move(c));
     }
-    Tensor i64(DType::kI64, {3, 17});
+    Tensor i64(DType::kI64, {3, 17, 1023});
     for (int64_t i = 0; i < i64.numel(); ++i) i64.data<int64_t>()[i] = i * 7919 - 50;
-    cs.push_back(make_case(domain, op, {i64}, {{17, 3}}, "int64"));
-    Case u = make_case(domain, op, {i64}, {{17, 3}}, "int64 behind an unknown dtype");
+    Case i = make_case(domain, op, {i64}, {{1023, 17, 3}}, "int64");
+    i.node->attrs["perm"] = ir::Attribute::of_ints({2, 1, 0});
+    cs.push_back(std::move(i));
+    Case u = make_case(domain, op, {i64}, {{1023, 17, 3}}, "int64 behind an unknown dtype");
+    u.node->attrs["perm"] = ir::Attribute::of_ints({2, 1, 0});
     u.dtypes_unknown_at_load = true;
     cs.push_back(std::move(u));
     return cs;
