@@ -27,16 +27,19 @@ struct StepProfile {
   static void dump() {
     StepProfile* p = get();
     std::vector<std::pair<double, std::string>> rows;
-    double total = 0;
+    double total = 0, total_mean = 0;
     for (auto& [k, v] : p->ms_calls) {
       std::vector<double> sorted = v;
       std::sort(sorted.begin(), sorted.end());
       const double med = sorted[sorted.size() / 2];
-      rows.push_back({med, k + " x" + std::to_string(v.size())});
+      double sum = 0;
+      for (double t : v) sum += t;
+      rows.push_back({med, k + " x" + std::to_string(v.size()) + " (mean " + std::to_string(sum / v.size()) + ")"});
       total += med;
+      total_mean += sum / v.size();
     }
     std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(stderr, "JOULE_PROFILE sum of per-step medians %.4f ms\n", total);
+    std::fprintf(stderr, "JOULE_PROFILE sum of per-step medians %.4f ms, of means %.4f ms\n", total, total_mean);
     for (auto& [ms, k] : rows) std::fprintf(stderr, "%10.4f ms %5.1f%%  %s\n", ms, 100.0 * ms / total, k.c_str());
   }
 };

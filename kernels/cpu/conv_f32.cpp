@@ -6,7 +6,8 @@
 //    pack X[n] itself. Good when OH*OW fills the NR lanes.
 //  - pixels x channels (small planes, e.g. the 2x2 / 4x4 late stages): Y_g^T[OH*OW, OCg] = col^T x W_g^T,
 //    so the output channels fill the NR lanes instead of a handful of pixels; W_g^T is the packed B
-//    operand (packed at prepare), the result is transposed into NCHW.
+//    operand (packed at prepare), col^T is written straight in the packed A layout, and the result is
+//    transposed into NCHW.
 //   col[(ic*KH + kh)*KW + kw][oh*OW + ow] = X[n, g*ICg + ic, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 outside)
 // Bias (per output channel) and a fused Relu/Clip ("joule.activation") run in the GEMM epilogue.
 #include <algorithm>
@@ -35,43 +36,6 @@ bool conv_accepts(const KernelQuery& q) {
   if (group > 1 && w.shape[1] == 1 && w.shape[0] == group) return false;
   GemmEpilogue ep;
   return read_fused_activation(q.node, ep);
-}
-
-// Writes col (rows ICg*KH*KW, columns OH*OW) for one group of one image; x points at its first channel.
-void im2col(const float* x, int64_t icg, const ops::WindowGeometry& g, float* col) {
-  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
-  const int64_t KH = g.kernel[1], KW = g.kernel[2];
-  const int64_t sh = g.strides[1], sw = g.strides[2], dh = g.dilations[1], dw = g.dilations[2];
-  const int64_t ph = g.pad_begin[1], pw = g.pad_begin[2];
-  for (int64_t ic = 0; ic < icg; ++ic) {
-    const float* xc = x + ic * H * W;
-    for (int64_t kh = 0; kh < KH; ++kh)
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        float* dst = col + ((ic * KH + kh) * KW + kw) * OH * OW;
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          const int64_t ih = oh * sh - ph + kh * dh;
-          float* d = dst + oh * OW;
-          if (ih < 0 || ih >= H) {
-            std::fill(d, d + OW, 0.0f);
-            continue;
-          }
-          const float* xr = xc + ih * W;
-          const int64_t off = kw * dw - pw;
-          if (sw == 1) {
-            // Valid ow: 0 <= ow + off < W.
-            const int64_t lo = std::clamp<int64_t>(-off, 0, OW), hi = std::clamp<int64_t>(W - off, lo, OW);
-            std::fill(d, d + lo, 0.0f);
-            std::copy(xr + lo + off, xr + hi + off, d + lo);
-            std::fill(d + hi, d + OW, 0.0f);
-          } else {
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              const int64_t iw = ow * sw + off;
-              d[ow] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
-            }
-          }
-        }
-      }
-  }
 }
 
 // Splits the rows of icg planes (H x W) into sw column phases: phase px of plane ic, row ih is
@@ -148,6 +112,41 @@ void im2col_packed(const float* x, const float* phases, int64_t icg, const ops::
           }
         }
       }
+}
+
+// Writes col^T (pixels x K, for the pixels x channels orientation) for one group of one image directly
+// in pack_a_f32's layout for `uk` (M = OH*OW pixels), so the GEMM driver needs no packing pass.
+void im2col_packed_a(const float* x, int64_t icg, const ops::WindowGeometry& g, const GemmUkernel& uk, float* dst) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.kernel[1], KW = g.kernel[2];
+  const int64_t kdim = icg * KH * KW, P = OH * OW, mr = uk.mr, MC = gemm_f32_mc(), KC = gemm_f32_kc(uk);
+  std::fill(dst, dst + packed_a_size(uk, P, kdim), 0.0f);  // padding rows of the last MR group
+  thread_local std::vector<int64_t> ih0, iw0, slot;
+  ih0.resize(static_cast<size_t>(P));
+  iw0.resize(static_cast<size_t>(P));
+  slot.resize(static_cast<size_t>(P));
+  for (int64_t i = 0; i < P; ++i) {
+    ih0[i] = (i / OW) * g.strides[1] - g.pad_begin[1];
+    iw0[i] = (i % OW) * g.strides[2] - g.pad_begin[2];
+  }
+  for (int64_t p0 = 0; p0 < kdim; p0 += KC) {
+    const int64_t kc = std::min(KC, kdim - p0);
+    for (int64_t i0 = 0; i0 < P; i0 += MC) {
+      const int64_t mc = std::min(MC, P - i0), mcp = (mc + mr - 1) / mr * mr;
+      // Offset of pixel i's value for depth row p0 in block (i0, p0); depth row p adds (p - p0)*mr.
+      for (int64_t i = i0; i < i0 + mc; ++i) slot[i] = i0 * kdim + p0 * mcp + ((i - i0) / mr) * kc * mr + (i - i0) % mr;
+    }
+    for (int64_t p = p0; p < p0 + kc; ++p) {
+      const int64_t ic = p / (KH * KW), kh = (p / KW) % KH, kw = p % KW;
+      const float* xc = x + ic * H * W;
+      const int64_t dh = kh * g.dilations[1], dw = kw * g.dilations[2];
+      float* d = dst + (p - p0) * mr;
+      for (int64_t i = 0; i < P; ++i) {
+        const int64_t ih = ih0[i] + dh, iw = iw0[i] + dw;
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W) d[slot[i]] = xc[ih * W + iw];
+      }
+    }
+  }
 }
 
 // Pixels x channels when it pads at least 20% fewer lanes than channels x pixels (see the top).
@@ -268,17 +267,13 @@ Status conv_run(KernelContext& ctx) {
   thread_local std::vector<float> col, bpack, ytmp;
   if (transposed) {
     // Y_g^T[pixels, OCg] = col^T x W_g^T, then transposed into NCHW.
-    if (!pointwise) col.resize(static_cast<size_t>(kdim * out_plane));
+    if (!pointwise) col.resize(static_cast<size_t>(packed_a_size(uk, out_plane, kdim)));
     if (!wpacked) bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, mg)));
     ytmp.resize(static_cast<size_t>(out_plane * mg));
     for (int64_t n = 0; n < N; ++n)
       for (int64_t gi = 0; gi < group; ++gi) {
         const float* xg = x.data<float>() + (n * C + gi * icg) * in_plane;
-        const float* a = xg;
-        if (!pointwise) {
-          im2col(xg, icg, g, col.data());
-          a = col.data();
-        }
+        if (!pointwise) im2col_packed_a(xg, icg, g, uk, col.data());
         const float* wt = wpacked ? wpacked + gi * wpacked_per_group : bpack.data();
         if (!wpacked) pack_b_f32(uk, w.data<float>() + gi * mg * kdim, 1, kdim, kdim, mg, bpack.data());
         GemmEpilogue e = ep;
@@ -287,7 +282,8 @@ Status conv_run(KernelContext& ctx) {
           e.bias_rs = 0;
           e.bias_cs = 1;
         }
-        gemm_f32_packed(uk, out_plane, mg, kdim, a, 1, out_plane, wt, ytmp.data(), mg, e, ctx.pool);
+        gemm_f32_packed(uk, out_plane, mg, kdim, xg, 1, out_plane, wt, ytmp.data(), mg, e, ctx.pool,
+                        pointwise ? nullptr : col.data());
         float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
         for (int64_t p = 0; p < out_plane; ++p)
           for (int64_t m = 0; m < mg; ++m) yg[m * out_plane + p] = ytmp[static_cast<size_t>(p * mg + m)];

@@ -91,6 +91,9 @@ void pack_b_f32(const GemmUkernel& uk, const float* b, int64_t rs, int64_t cs, i
   }
 }
 
+int64_t gemm_f32_mc() { return kMc; }
+int64_t gemm_f32_kc(const GemmUkernel& uk) { return kc_of(uk); }
+
 int64_t packed_a_size(const GemmUkernel& uk, int64_t m, int64_t k) { return ceil_div(m, uk.mr) * uk.mr * k; }
 
 void pack_a_f32(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst) {

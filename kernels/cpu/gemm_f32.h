@@ -67,6 +67,11 @@ int64_t packed_b_size(const GemmUkernel& uk, int64_t k, int64_t n);
 /// Packs B (element (p, j) at b[p*rs + j*cs]) into `dst` (packed_b_size floats).
 void pack_b_f32(const GemmUkernel& uk, const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float* dst);
 
+/// The driver's blocking, i.e. the block layout pack_a_f32 writes: M in blocks of gemm_f32_mc() rows,
+/// K in blocks of gemm_f32_kc(uk) (for callers that write packed A themselves, e.g. conv im2col).
+int64_t gemm_f32_mc();
+int64_t gemm_f32_kc(const GemmUkernel& uk);
+
 /// Floats needed for A[M,K] packed for `uk` (all MC x KC blocks, see pack_a_f32).
 int64_t packed_a_size(const GemmUkernel& uk, int64_t m, int64_t k);
 /// Packs all of A (element (i, p) at a[i*rs + p*cs]) ahead of time: block (i0, p0) of the driver's

@@ -199,6 +199,7 @@ std::vector<OracleCase> conv_cases() {
       {1, 17, 16, 19, 24, 1, 2, 1, 0, 1, true},   // 1x1 stride 2 through the packed im2col
       {1, 64, 12, 13, 20, 3, 1, 1, 1, 1, true},   // im2col packed in 2 pixel chunks
       {1, 130, 19, 17, 7, 3, 2, 1, 1, 1, false},  // stride 2 (column phases), chunks splitting output rows
+      {1, 5, 1, 113, 16, 3, 1, 1, 1, 1, true},    // pixels x channels with 113 pixels: two M blocks of packed col^T
   };
   auto is_dw = [](const std::string& k) { return k.rfind("dwconv", 0) == 0; };
   for (const P& p : ps) {
