@@ -63,6 +63,11 @@ void parallel(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int
 }
 
 bool is_8bit(DType t) { return t == DType::kU8 || t == DType::kI8; }
+// Activation types may be unknown where inference stopped (dynamic shapes): run() checks them.
+bool maybe_8bit(DType t) { return is_8bit(t) || t == DType::kUndefined; }
+bool maybe_f32(DType t) { return t == DType::kF32 || t == DType::kUndefined; }
+// The reference kernel of the running node, for inputs whose type accepts() could not see.
+Status run_reference(KernelContext& ctx) { return KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type)->run(ctx); }
 bool constant(const KernelQuery& q, size_t i) { return i < q.constant_inputs.size() && q.constant_inputs[i]; }
 const Tensor& cin(const KernelQuery& q, size_t i) { return *q.constant_inputs[i]; }
 float fparam(const Tensor& t, int64_t i) { return static_cast<float>(t.value_as_double(t.numel() == 1 ? 0 : i)); }
@@ -82,6 +87,7 @@ struct QuantState {
   std::vector<float> mult;     // per channel
   std::vector<int32_t> bias;   // per channel (zeros when absent)
   int32_t xz = 0, yz = 0, lo = 0, hi = 255;
+  DType x_type = DType::kU8;               // x's type: the x_zero_point's
   bool x_signed = false, y_signed = false;  // y: the requantized type (y_zero_point's), before `lut`
   std::vector<uint8_t> lut;                 // 256 bytes of the fused lookup table, or empty
   Shape w_shape;
@@ -101,7 +107,7 @@ void widen_rows(const Tensor& w, const Tensor* wz, int64_t channels, int64_t k, 
 
 bool qconv_accepts(const KernelQuery& q) {
   if (const Tensor* lut = q.node.attr_tensor("lut"); lut && (lut->numel() != 256 || !is_8bit(lut->dtype()))) return false;
-  if (q.inputs.size() < 8 || !is_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
+  if (q.inputs.size() < 8 || !maybe_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
   for (size_t i : {1, 2, 4, 5, 6, 7})
     if (!constant(q, i)) return false;
   if (q.inputs.size() > 8 && q.inputs[8].dtype != DType::kUndefined && !constant(q, 8)) return false;
@@ -119,7 +125,8 @@ void common_params(const KernelQuery& q, int64_t channels, size_t ws_i, size_t b
   const float xs = fparam(cin(q, 1), 0), ys = fparam(cin(q, 6), 0);
   s.xz = load_q(cin(q, 2), 0);
   s.yz = load_q(cin(q, 7), 0);
-  s.x_signed = q.inputs[0].dtype == DType::kI8;
+  s.x_type = cin(q, 2).dtype();
+  s.x_signed = s.x_type == DType::kI8;
   s.y_signed = cin(q, 7).dtype() == DType::kI8;
   out_range(q.node, cin(q, 7).dtype(), s.lo, s.hi);
   if (const Tensor* lut = q.node.attr_tensor("lut"))
@@ -186,6 +193,7 @@ Status qconv_run(KernelContext& ctx) {
   auto* s = static_cast<const QuantState*>(ctx.state);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
+  if (x.dtype() != (s ? s->x_type : DType::kU8)) return run_reference(ctx);
   if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
   if (x.rank() != static_cast<int64_t>(s->w_shape.size())) return ctx.fail("input and weight ranks differ");
   const int64_t group = ctx.node.attr_int("group", 1);
@@ -275,7 +283,7 @@ void rows_x_panels(const QgemmUkernel& k, ThreadPool* pool, const int16_t* a16, 
 
 bool qgemm_accepts(const KernelQuery& q) {
   if (const Tensor* lut = q.node.attr_tensor("lut"); lut && (lut->numel() != 256 || !is_8bit(lut->dtype()))) return false;
-  if (q.inputs.size() < 8 || !is_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
+  if (q.inputs.size() < 8 || !maybe_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
   for (size_t i : {1, 2, 4, 5, 6, 7})
     if (!constant(q, i)) return false;
   if (q.inputs.size() > 8 && q.inputs[8].dtype != DType::kUndefined && !constant(q, 8)) return false;
@@ -321,6 +329,7 @@ template <int U>
 Status qgemm_run(KernelContext& ctx) {
   auto* s = static_cast<const QuantState*>(ctx.state);
   const Tensor& a = ctx.in(0);
+  if (a.dtype() != (s ? s->x_type : DType::kU8)) return run_reference(ctx);
   if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
   if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
   const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels;
@@ -340,7 +349,7 @@ Status qgemm_run(KernelContext& ctx) {
 }
 
 bool dynq_accepts(const KernelQuery& q) {
-  if (q.inputs.size() < 4 || q.inputs[0].dtype != DType::kF32 || !constant(q, 1) || !constant(q, 2) || !constant(q, 3)) return false;
+  if (q.inputs.size() < 4 || !maybe_f32(q.inputs[0].dtype) || !constant(q, 1) || !constant(q, 2) || !constant(q, 3)) return false;
   if (q.inputs.size() > 4 && q.inputs[4].dtype != DType::kUndefined && !constant(q, 4)) return false;
   const Tensor& w = cin(q, 1);
   if (!is_8bit(w.dtype()) || w.rank() != 2 || w.dim(0) > kMaxK) return false;
@@ -370,6 +379,7 @@ template <int U>
 Status dynq_run(KernelContext& ctx) {
   auto* s = static_cast<const DynState*>(ctx.state);
   const Tensor& a = ctx.in(0);
+  if (a.dtype() != DType::kF32) return run_reference(ctx);
   if (!s || s->w_shape != ctx.in(1).shape()) return ctx.fail("weights changed after prepare");
   if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
   const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels, k = s->k, kp = s->kp;

@@ -22,13 +22,17 @@ bool per_tensor(const KernelQuery& q) {
   return true;
 }
 
-bool quantize_accepts(const KernelQuery& q) { return per_tensor(q) && q.inputs[0].dtype == DType::kF32; }
+// x's type may be unknown where inference stopped (dynamic shapes): run() hands non-float32 to the reference.
+bool quantize_accepts(const KernelQuery& q) {
+  return per_tensor(q) && (q.inputs[0].dtype == DType::kF32 || q.inputs[0].dtype == DType::kUndefined);
+}
 bool dequantize_accepts(const KernelQuery& q) {
   return per_tensor(q) && is_8bit(q.inputs[0].dtype) && (q.inputs.size() < 3 || q.inputs[2].dtype == DType::kUndefined ||
                                                           q.inputs[2].dtype == q.inputs[0].dtype);
 }
 
 Status quantize_run(KernelContext& ctx) {
+  if (ctx.in(0).dtype() != DType::kF32) return KernelRegistry::builtin().reference("", "QuantizeLinear")->run(ctx);
   if (ctx.in(1).numel() != 1) return ctx.fail("scale must be a scalar here");
   const int32_t zp = ctx.has_input(2) ? quant::load_q(ctx.in(2), 0) : 0;
   Tensor& y = ctx.out(0);

@@ -351,7 +351,10 @@ TEST(Oracle, EveryFastCpuKernelMatchesReference) {
     // Kernels whose op has a dedicated fast-vs-reference test of its own (many attributes, stateful).
     static const std::map<std::string, std::string> kCoveredElsewhere = {
         {"LSTM", "tests/rnn/rnn_kernels_test.cpp"}, {"GRU", "tests/rnn/rnn_kernels_test.cpp"},
-        {"RNN", "tests/rnn/rnn_kernels_test.cpp"}, {"MatMulNBits", "tests/quant/int4_kernels_test.cpp"}};
+        {"RNN", "tests/rnn/rnn_kernels_test.cpp"}, {"MatMulNBits", "tests/quant/int4_kernels_test.cpp"},
+        {"QuantizeLinear", "tests/quant/qdq_fusion_test.cpp"}, {"DequantizeLinear", "tests/quant/qdq_fusion_test.cpp"},
+        {"QConv", "tests/quant/qdq_fusion_test.cpp"}, {"QGemm", "tests/quant/qdq_fusion_test.cpp"},
+        {"DynQMatMul", "tests/quant/qdq_fusion_test.cpp"}};
     if (auto it = kCoveredElsewhere.find(k->op_type); it != kCoveredElsewhere.end()) {
       std::printf("[ oracle ] %s is checked against the reference by %s\n", k->name.c_str(), it->second.c_str());
       continue;
