@@ -27,6 +27,7 @@ std::string device_description() {
 }
 
 CudaContext::~CudaContext() {
+  destroy_cudnn_handle(cudnn);
   if (cublaslt) cublasLtDestroy(static_cast<cublasLtHandle_t>(cublaslt));
   if (cublas) cublasDestroy(static_cast<cublasHandle_t>(cublas));
   if (workspace) cudaFree(workspace);
@@ -57,6 +58,7 @@ Status CudaContext::create(std::unique_ptr<CudaContext>& out) {
   c->workspace_bytes = size_t{32} << 20;
   JOULE_RETURN_IF_ERROR(cuda_status(cudaMalloc(&c->workspace, c->workspace_bytes), "cudaMalloc(cuBLAS workspace)"));
   JOULE_RETURN_IF_ERROR(cublas_status(cublasSetWorkspace(h, c->workspace, c->workspace_bytes), "cublasSetWorkspace"));
+  JOULE_RETURN_IF_ERROR(create_cudnn_handle(c->stream, c->cudnn));
   out = std::move(c);
   return Status::ok();
 }

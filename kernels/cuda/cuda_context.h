@@ -25,6 +25,7 @@ struct CudaContext {
   void* stream = nullptr;      // cudaStream_t
   void* cublas = nullptr;      // cublasHandle_t
   void* cublaslt = nullptr;    // cublasLtHandle_t
+  void* cudnn = nullptr;       // cudnnHandle_t (null in builds without cuDNN)
   void* workspace = nullptr;   // device memory for cuBLASLt
   size_t workspace_bytes = 0;
   int sm = 0;                  // compute capability, e.g. 90
@@ -39,6 +40,10 @@ struct CudaContext {
   /// Waits for everything queued on the stream; returns the first asynchronous error, if any.
   Status synchronize() const;
 };
+
+/// cuDNN handle on `stream` (conv_cudnn.cpp); null without cuDNN.
+Status create_cudnn_handle(void* stream, void*& handle);
+void destroy_cudnn_handle(void* handle);
 
 /// Allocates `bytes` of device memory (at least 256-byte aligned) released when the owner goes.
 Status device_alloc(size_t bytes, std::shared_ptr<void>& owner);

@@ -42,5 +42,6 @@ void register_cuda_elementwise(KernelRegistry& r);  // elementwise_kernels.cpp
 void register_cuda_gemm(KernelRegistry& r);         // gemm_cublas.cpp
 void register_cuda_nn(KernelRegistry& r);           // nn_kernels.cpp
 void register_cuda_quant(KernelRegistry& r);        // quant_kernels.cpp
+void register_cuda_conv(KernelRegistry& r);         // conv_cudnn.cpp (empty without cuDNN)
 
 }  // namespace joule::kernels::cuda

@@ -63,6 +63,13 @@ Status launch_pool(PoolKind kind, DType t, const void* x, void* y, int64_t plane
 /// Global average / max over each of `planes` planes of `size` elements.
 Status launch_global_pool(bool max, DType t, const void* x, void* y, int64_t planes, int64_t size, void* stream);
 
+/// Per-tensor QuantizeLinear: y = saturate(rint(x / scale) + zero_point) (x f32/f16, division in f32 as the
+/// reference does; y u8 or s8 per y_signed).
+Status launch_quantize_linear(DType xt, const void* x, bool y_signed, void* y, int64_t n, float scale, int32_t zero_point,
+                              void* stream);
+/// Per-tensor DequantizeLinear to f32: y = float(x - zero_point) * scale (x u8 or s8 per x_signed).
+Status launch_dequantize_linear(bool x_signed, const void* x, float* y, int64_t n, float scale, int32_t zero_point, void* stream);
+
 /// INT8 GEMM on tensor cores (mma.sync m16n8k32, sm_80+), see gemm_s8_mma.cu:
 ///   acc[i, j] = sum_k A[i, k] * Bt[j, k] + col_offset[j]          (exact in int32)
 ///   Y[i, j]   = int32 acc                                          when multiplier is null, else

@@ -55,7 +55,43 @@ __global__ void bias_activation_kernel(T* y, int64_t m, int64_t n, const T* c, i
   }
 }
 
+template <class T, class Q>
+__global__ void quantize_kernel(const T* x, Q* y, int64_t n, float scale, int32_t zp, float lo, float hi) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = static_cast<Q>(fminf(fmaxf(rintf(load_f(x, i) / scale) + static_cast<float>(zp), lo), hi));
+}
+
+template <class Q>
+__global__ void dequantize_kernel(const Q* x, float* y, int64_t n, float scale, int32_t zp) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = static_cast<float>(static_cast<int32_t>(x[i]) - zp) * scale;
+}
+
 }  // namespace
+
+Status launch_quantize_linear(DType xt, const void* x, bool y_signed, void* y, int64_t n, float scale, int32_t zero_point,
+                              void* stream) {
+  if (n == 0) return Status::ok();
+  const float lo = y_signed ? -128.f : 0.f, hi = y_signed ? 127.f : 255.f;
+  const unsigned g = grid_for(n, kThreads);
+  cudaStream_t s = stream_of(stream);
+  if (xt == DType::kF32) {
+    if (y_signed) quantize_kernel<<<g, kThreads, 0, s>>>(static_cast<const float*>(x), static_cast<int8_t*>(y), n, scale, zero_point, lo, hi);
+    else quantize_kernel<<<g, kThreads, 0, s>>>(static_cast<const float*>(x), static_cast<uint8_t*>(y), n, scale, zero_point, lo, hi);
+  } else {
+    if (y_signed) quantize_kernel<<<g, kThreads, 0, s>>>(static_cast<const __half*>(x), static_cast<int8_t*>(y), n, scale, zero_point, lo, hi);
+    else quantize_kernel<<<g, kThreads, 0, s>>>(static_cast<const __half*>(x), static_cast<uint8_t*>(y), n, scale, zero_point, lo, hi);
+  }
+  return launch_status("quantize_kernel");
+}
+
+Status launch_dequantize_linear(bool x_signed, const void* x, float* y, int64_t n, float scale, int32_t zero_point, void* stream) {
+  if (n == 0) return Status::ok();
+  const unsigned g = grid_for(n, kThreads);
+  if (x_signed) dequantize_kernel<<<g, kThreads, 0, stream_of(stream)>>>(static_cast<const int8_t*>(x), y, n, scale, zero_point);
+  else dequantize_kernel<<<g, kThreads, 0, stream_of(stream)>>>(static_cast<const uint8_t*>(x), y, n, scale, zero_point);
+  return launch_status("dequantize_kernel");
+}
 
 Status launch_unary(Activation act, DType t, const void* x, void* y, int64_t n, float lo, float hi, void* stream) {
   if (n == 0) return Status::ok();

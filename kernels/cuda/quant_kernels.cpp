@@ -246,9 +246,64 @@ Status run_matmul_nbits(KernelContext& ctx) {
   return launch_gemv_q4(p, stream_of_ctx(ctx));
 }
 
+// ---- QuantizeLinear / DequantizeLinear, per tensor: x(0) scale(1) zero_point(2)? (constant scalars)
+struct QdqState {
+  float scale = 1.f;
+  int32_t zero_point = 0;
+  bool q_signed = false;  // the 8-bit side is int8
+};
+
+bool per_tensor_params(const KernelQuery& q, QdqState& s) {
+  const Tensor* sc = const_scalar(q, 1);
+  if (!sc || sc->dtype() != DType::kF32) return false;
+  s.scale = static_cast<float>(sc->value_as_double(0));
+  if (q.inputs.size() > 2 && q.inputs[2].dtype != DType::kUndefined) {
+    const Tensor* zp = const_scalar(q, 2);
+    if (!zp || !is_q8(zp->dtype())) return false;
+    s.zero_point = static_cast<int32_t>(zp->value_as_int(0));
+    s.q_signed = zp->dtype() == DType::kI8;
+  }
+  return true;
+}
+
+bool accepts_quantize(const KernelQuery& q) {
+  QdqState s;
+  if (q.node.has_attr("output_dtype") || q.node.has_attr("saturate")) return false;  // opset 19+/21 variants
+  return is_float(q.inputs[0].dtype) && per_tensor_params(q, s);
+}
+
+bool accepts_dequantize(const KernelQuery& q) {
+  QdqState s;
+  return is_q8(q.inputs[0].dtype) && per_tensor_params(q, s);
+}
+
+Status prepare_qdq(const KernelQuery& q, std::shared_ptr<const void>& state) {
+  auto s = std::make_shared<QdqState>();
+  if (!per_tensor_params(q, *s)) return unsupported(q.node.label() + ": needs a constant per-tensor scale and zero point on CUDA");
+  if (q.node.op_type == "DequantizeLinear") s->q_signed = q.inputs[0].dtype == DType::kI8;
+  state = s;
+  return Status::ok();
+}
+
+Status run_quantize(KernelContext& ctx) {
+  const auto& s = state_of<QdqState>(ctx);
+  const Tensor& x = ctx.in(0);
+  return launch_quantize_linear(x.dtype(), x.raw(), ctx.out(0).dtype() == DType::kI8, ctx.out(0).raw(), x.numel(), s.scale,
+                                s.zero_point, stream_of_ctx(ctx));
+}
+
+Status run_dequantize(KernelContext& ctx) {
+  const auto& s = state_of<QdqState>(ctx);
+  const Tensor& x = ctx.in(0);
+  if (ctx.out(0).dtype() != DType::kF32) return ctx.fail_unsupported("DequantizeLinear to a type other than float32 on CUDA");
+  return launch_dequantize_linear(s.q_signed, x.raw(), ctx.out(0).data<float>(), x.numel(), s.scale, s.zero_point, stream_of_ctx(ctx));
+}
+
 }  // namespace
 
 void register_cuda_quant(KernelRegistry& r) {
+  r.add(cuda_kernel("", "QuantizeLinear", "quantize_linear_per_tensor__cuda", accepts_quantize, prepare_qdq, run_quantize));
+  r.add(cuda_kernel("", "DequantizeLinear", "dequantize_linear_per_tensor__cuda", accepts_dequantize, prepare_qdq, run_dequantize));
   r.add(cuda_kernel("", "QLinearMatMul", "qlinear_matmul_s8_mma_m16n8k32__cuda", accepts_qlinear_matmul,
                     prepare_qlinear_matmul, run_qlinear_matmul));
   r.add(cuda_kernel("", "MatMulInteger", "matmul_integer_s8_mma_m16n8k32__cuda", accepts_matmul_integer,

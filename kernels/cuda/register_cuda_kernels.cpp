@@ -8,6 +8,7 @@ void register_cuda_kernels(KernelRegistry& r) {
   cuda::register_cuda_gemm(r);
   cuda::register_cuda_nn(r);
   cuda::register_cuda_quant(r);
+  cuda::register_cuda_conv(r);
 }
 
 }  // namespace joule::kernels

@@ -238,6 +238,45 @@ std::vector<CudaCase> Pooling_cases() {
 }
 
 
+bool has_cuda_conv() {
+  for (const kernels::KernelDef* k : kernels::KernelRegistry::builtin().all())
+    if (k->op_type == "Conv" && k->device == kernels::Device::kCuda) return true;
+  return false;
+}
+
+// Conv through cuDNN (2-D, symmetric pads): strides, dilation, groups (depthwise), 1x1, bias, fused Relu.
+std::vector<CudaCase> Conv_cases() {
+  std::vector<CudaCase> cases;
+  if (!has_cuda_conv()) return cases;  // built without cuDNN: Conv falls back to the CPU
+  std::mt19937 rng(19);
+  struct S { Shape x, w; std::vector<int64_t> strides, pads, dilations; int64_t group; bool bias, relu; };
+  const S specs[] = {
+      {{1, 3, 17, 17}, {5, 3, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, false},
+      {{2, 3, 17, 5}, {17, 3, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, false, true},
+      {{1, 17, 17, 17}, {17, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 17, true, true},
+      {{1, 255, 3, 3}, {17, 255, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, false},
+      {{1, 4, 17, 17}, {6, 2, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, 2, true, false},
+  };
+  for (DType t : {DType::kF32, DType::kF16})
+    for (const S& sc : specs) {
+      std::vector<Tensor> in = {random_tensor(t, sc.x, rng), random_tensor(t, sc.w, rng, -0.5, 0.5)};
+      if (sc.bias) in.push_back(random_tensor(t, {sc.w[0]}, rng));
+      CudaCase c = make_case("Conv", in, {false, true, true},
+                             shape_to_string(sc.x) + " w " + shape_to_string(sc.w) + " group " + std::to_string(sc.group) + " " + dn(t));
+      c.node->attrs["strides"] = ir::Attribute::of_ints(sc.strides);
+      c.node->attrs["pads"] = ir::Attribute::of_ints(sc.pads);
+      c.node->attrs["dilations"] = ir::Attribute::of_ints(sc.dilations);
+      c.node->attrs["group"] = ir::Attribute::of_int(sc.group);
+      if (sc.relu) {
+        c.node->attrs["joule.activation"] = ir::Attribute::of_string("Relu");
+        c.post_ref = relu_ref;
+      }
+      set_tolerance(c, t, 2e-5);
+      cases.push_back(std::move(with_prefix(c, "conv2d_")));
+    }
+  return cases;
+}
+
 // Without a device (CI): every case has a reference result and a CUDA kernel that accepts it.
 TEST(CudaKernels, EveryCaseHasACudaKernelWithoutDevice) {
   check_cases_without_device(UnaryActivations_cases());
@@ -248,6 +287,7 @@ TEST(CudaKernels, EveryCaseHasACudaKernelWithoutDevice) {
   check_cases_without_device(LayerNormalization_cases());
   check_cases_without_device(Transpose_cases());
   check_cases_without_device(Pooling_cases());
+  check_cases_without_device(Conv_cases());
 }
 
 #define JOULE_CUDA_CONTEXT(ctx)                                                     \
@@ -294,6 +334,12 @@ TEST(CudaKernels, TransposeMatchReference) {
 TEST(CudaKernels, PoolingMatchReference) {
   JOULE_CUDA_CONTEXT(ctx);
   run_cases(Pooling_cases(), *ctx);
+}
+
+TEST(CudaKernels, ConvCudnnMatchReference) {
+  JOULE_CUDA_CONTEXT(ctx);
+  if (!has_cuda_conv()) GTEST_SKIP() << "built without cuDNN: Conv falls back to the CPU";
+  run_cases(Conv_cases(), *ctx);
 }
 
 }  // namespace

@@ -105,9 +105,35 @@ std::vector<CudaCase> matmul_nbits_cases() {
   return cases;
 }
 
+// Per-tensor QuantizeLinear (f32/f16 -> u8/s8, bit-exact) and DequantizeLinear (u8/s8 -> f32, exact).
+std::vector<CudaCase> qdq_cases() {
+  std::mt19937 rng(25);
+  std::vector<CudaCase> cases;
+  for (const Shape& s : {Shape{1}, Shape{3, 17}, Shape{255, 1023}})
+    for (DType q : {DType::kU8, DType::kI8}) {
+      const double zp = q == DType::kU8 ? 131 : -5;
+      for (DType t : {DType::kF32, DType::kF16}) {
+        CudaCase c = make_case("QuantizeLinear", {random_tensor(t, s, rng, -3, 3), Tensor::scalar<float>(0.0137f), scalar_of(q, zp)},
+                               {false, true, true}, shape_to_string(s) + " " + dn(t) + "->" + dn(q), 13);
+        c.kernel_prefix = "quantize_linear_per_tensor";
+        cases.push_back(std::move(c));
+      }
+      CudaCase d = make_case("DequantizeLinear",
+                             {random_tensor(q, s, rng, q == DType::kU8 ? 0 : -128, q == DType::kU8 ? 255 : 127),
+                              Tensor::scalar<float>(0.0137f), scalar_of(q, zp)},
+                             {false, true, true}, shape_to_string(s) + " " + dn(q) + "->float32", 13);
+      d.rtol = 0;
+      d.atol = 0;
+      d.kernel_prefix = "dequantize_linear_per_tensor";
+      cases.push_back(std::move(d));
+    }
+  return cases;
+}
+
 TEST(CudaQuantKernels, EveryCaseHasACudaKernelWithoutDevice) {
   check_cases_without_device(qlinear_matmul_cases());
   check_cases_without_device(matmul_integer_cases());
+  check_cases_without_device(qdq_cases());
   if (!kernels::KernelRegistry::builtin().reference("com.microsoft", "MatMulNBits"))
     GTEST_SKIP() << "no MatMulNBits reference kernel in this tree";
   check_cases_without_device(matmul_nbits_cases());
@@ -127,6 +153,11 @@ TEST(CudaQuantKernels, QLinearMatMulMmaIsBitExact) {
 TEST(CudaQuantKernels, MatMulIntegerMmaIsBitExact) {
   JOULE_CUDA_CONTEXT(ctx);
   run_cases(matmul_integer_cases(), *ctx);
+}
+
+TEST(CudaQuantKernels, QuantizeDequantizeLinearMatchReference) {
+  JOULE_CUDA_CONTEXT(ctx);
+  run_cases(qdq_cases(), *ctx);
 }
 
 TEST(CudaQuantKernels, MatMulNBitsGemvMatchesReference) {

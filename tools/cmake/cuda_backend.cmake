@@ -52,6 +52,17 @@ if(JOULE_CUDA_ENABLED)
   target_include_directories(joule_cuda PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/runtime/include ${_proto_dir})
   target_link_libraries(joule_cuda PRIVATE CUDA::cudart CUDA::cublas CUDA::cublasLt)
   target_compile_definitions(joule_cuda PRIVATE JOULE_WITH_CUDA=1)
+  # cuDNN (Conv) when its header and library sit with the toolkit (or under CUDNN_ROOT).
+  find_path(JOULE_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+  find_library(JOULE_CUDNN_LIBRARY cudnn HINTS ${CUDNN_ROOT}/lib ${CUDNN_ROOT}/lib64 ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64 /usr/local/cuda/lib)
+  if(JOULE_CUDNN_INCLUDE_DIR AND JOULE_CUDNN_LIBRARY)
+    message(STATUS "joule: cuDNN found (${JOULE_CUDNN_LIBRARY}): Conv runs on the GPU")
+    target_include_directories(joule_cuda PRIVATE ${JOULE_CUDNN_INCLUDE_DIR})
+    target_compile_definitions(joule_cuda PRIVATE JOULE_WITH_CUDNN=1)
+    target_link_libraries(joule PRIVATE ${JOULE_CUDNN_LIBRARY})
+  else()
+    message(STATUS "joule: cuDNN not found: Conv falls back to the CPU in CUDA sessions")
+  endif()
   target_compile_options(joule_cuda PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>
     $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wall>)
