@@ -110,9 +110,20 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
     JOULE_RETURN_IF_ERROR(reinfer(g, bound, &known));
   }
 
+  // Projections of pruned attention blocks are reported as heads, not as channel layers.
+  std::set<std::string> attention_layers;
+  if (opts.heads > 0)
+    for (auto& B : ha.blocks)
+      if (B.prunable) {
+        for (ir::Node* n : B.projections) attention_layers.insert(n->label());
+        for (ir::Node* n : B.outputs) attention_layers.insert(n->label());
+      }
   ChannelAnalysis a;
   JOULE_RETURN_IF_ERROR(analyze_channels(g, opts.keep, a));
-  report.notes.insert(report.notes.end(), a.notes.begin(), a.notes.end());
+  for (auto& note : a.notes) {
+    auto cut = note.find(" left alone: ");
+    if (cut == std::string::npos || !attention_layers.count(note.substr(0, cut))) report.notes.push_back(note);
+  }
   bool channels_wanted = opts.ratio > 0 || opts.ffn > 0 || opts.target_macs > 0;
   if (channels_wanted && std::none_of(a.groups.begin(), a.groups.end(), [](const ChannelGroup& x) { return x.prunable; }))
     report.notes.push_back("no prunable channels found");
@@ -153,7 +164,8 @@ Status prune_graph(ir::Graph& g, const PruneOptions& opts, const std::vector<Sam
     if (act.kind != ActionKind::kConvOut && act.kind != ActionKind::kGemmOut && act.kind != ActionKind::kConvTOut)
       continue;
     auto idx = kept_indices(act.map, keep);
-    report.layers.push_back({act.node->label(), act.map.channels(), static_cast<int64_t>(idx.size())});
+    if (!attention_layers.count(act.node->label()))
+      report.layers.push_back({act.node->label(), act.map.channels(), static_cast<int64_t>(idx.size())});
     kept_out[act.node->outputs[0]->name] = idx;
   }
   for (auto& act : a.actions) {
