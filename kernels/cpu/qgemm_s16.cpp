@@ -2,7 +2,8 @@
 // (kernels/cpu/qgemm_s16.h); the reference kernels are kernels/ref/qfused.cpp.
 //   QConv:  per image n and group g:  Y[OCg, P] = requant(W16[OCg, kp] x col16[kp, P])
 //           col16[(ic*KD + kd)*KH*KW + kh*KW + kw][p] = X[...] - x_zp (0 in the padding), P = OD*OH*OW;
-//           W16 = W - w_zp[oc] is widened once in prepare; col16 is built per run (parallel over rows),
+//           W16 = W - w_zp[oc] is widened once in prepare; col16 is built per run (parallel over rows; 1x1
+//           unit-stride convolutions skip it and pack panels from X directly),
 //           then each worker packs 16 positions at a time into a panel and runs every OC block against it.
 //   QGemm:  Y[M, N] = requant(A16[M, kp] x W16 panels), W16 = W - w_zp[n] packed in prepare.
 //   DynQMatMul: DynamicQuantizeLinear(A) per tensor -> A16 = q - zp, then float(acc) * (a_scale * w_scale[n]) (+ bias).
@@ -206,8 +207,11 @@ Status qconv_run(KernelContext& ctx) {
   g = g.as_3d();
   const int64_t icg = C / group, mg = M / group, in_plane = g.in_size(), P = g.out_size(), kdim = s->k, kp = s->kp;
   if (y.numel() != N * M * P) return ctx.fail("output shape does not match the convolution");
+  bool pointwise = true;  // 1x1, unit strides, no pads: panels are packed straight from x
+  for (size_t i = 0; i < 3; ++i)
+    pointwise = pointwise && g.kernel[i] == 1 && g.strides[i] == 1 && g.pad_begin[i] == 0 && g.pad_end[i] == 0;
   thread_local std::vector<int16_t> col;
-  col.resize(static_cast<size_t>(kdim * P));
+  if (!pointwise) col.resize(static_cast<size_t>(kdim * P));
   int16_t* colp = col.data();
   const int64_t panels = (P + kQgemmNr - 1) / kQgemmNr;
   const uint8_t* xb = static_cast<const uint8_t*>(x.raw());
@@ -216,16 +220,18 @@ Status qconv_run(KernelContext& ctx) {
     for (int64_t gi = 0; gi < group; ++gi) {
       const uint8_t* xg = xb + (n * C + gi * icg) * in_plane;
       const int64_t rows_per_task = std::max<int64_t>(1, kdim / 16);
-      parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
-        im2col_s16(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp);
-      });
+      if (!pointwise)
+        parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
+          im2col_s16(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp);
+        });
       parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
         thread_local std::vector<int16_t> panel;
         panel.resize(static_cast<size_t>(kp * kQgemmNr));
         alignas(64) int32_t tile[kMaxMr * kQgemmNr];
         for (int64_t pi = b; pi < e; ++pi) {
           const int64_t p0 = pi * kQgemmNr, nc = std::min(kQgemmNr, P - p0);
-          qpack_panel_s16__avx2(colp, P, kdim, p0, nc, panel.data());
+          if (pointwise) qpack_panel_u8__avx2(xg, P, kdim, p0, nc, s->x_signed, s->xz, panel.data());
+          else qpack_panel_s16__avx2(colp, P, kdim, p0, nc, panel.data());
           for (int64_t m0 = 0; m0 < mg; m0 += k.mr) {
             const int64_t mv = std::min<int64_t>(k.mr, mg - m0);
             const int16_t* rows[kMaxMr];

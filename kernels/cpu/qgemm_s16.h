@@ -49,6 +49,9 @@ inline int64_t qgemm_kp(int64_t k) { return (k + 1) & ~int64_t{1}; }
 void qpack_panel_s16(const int16_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, int16_t* panel);
 void qpack_panel_s16__avx2(const int16_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, int16_t* panel);
 
+/// The same from 8-bit rows src[K][ld], widened minus zp on the way (1x1 convolutions: no im2col copy).
+void qpack_panel_u8__avx2(const uint8_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, bool is_signed, int32_t zp,
+                          int16_t* panel);
 /// dst[i] = int16(src[i] - zp) for n 8-bit values (signed when `is_signed`).
 void qwiden_s16__avx2(const uint8_t* src, bool is_signed, int32_t zp, int64_t n, int16_t* dst);
 

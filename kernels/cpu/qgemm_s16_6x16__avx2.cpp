@@ -71,6 +71,30 @@ void qpack_panel_s16__avx2(const int16_t* src, int64_t ld, int64_t k, int64_t j0
   }
 }
 
+void qpack_panel_u8__avx2(const uint8_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, bool is_signed, int32_t zp,
+                          int16_t* panel) {
+  auto widen = [&](const uint8_t* p) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_sub_epi16(is_signed ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b), _mm256_set1_epi16(static_cast<int16_t>(zp)));
+  };
+  if (nc != kQgemmNr) {
+    for (int64_t p = 0; p < qgemm_kp(k); ++p)
+      for (int64_t j = 0; j < kQgemmNr; ++j) {
+        int16_t v = 0;
+        if (p < k && j < nc) v = static_cast<int16_t>((is_signed ? int32_t{static_cast<int8_t>(src[p * ld + j0 + j])} : int32_t{src[p * ld + j0 + j]}) - zp);
+        panel[((p / 2) * kQgemmNr + j) * 2 + (p % 2)] = v;
+      }
+    return;
+  }
+  for (int64_t p = 0; p < k; p += 2, panel += 32) {
+    const __m256i r0 = widen(src + p * ld + j0);
+    const __m256i r1 = p + 1 < k ? widen(src + (p + 1) * ld + j0) : _mm256_setzero_si256();
+    const __m256i lo = _mm256_unpacklo_epi16(r0, r1), hi = _mm256_unpackhi_epi16(r0, r1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel), _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+}
+
 void qwiden_s16__avx2(const uint8_t* src, bool is_signed, int32_t zp, int64_t n, int16_t* dst) {
   const __m256i z = _mm256_set1_epi16(static_cast<int16_t>(zp));
   int64_t i = 0;
