@@ -5,6 +5,8 @@
 
 namespace joule::kernels {
 
+void register_ref_matmul_bias(KernelRegistry& r);  // matmul_bias.cpp: joule.MatMulBias (made by fusion only)
+
 void KernelRegistry::add(KernelDef def) {
   def.domain = ops::canonical_domain(def.domain);
   defs_[{def.domain, def.op_type}].push_back(std::move(def));
@@ -55,6 +57,7 @@ const KernelRegistry& KernelRegistry::builtin() {
     register_ref_quant(r);
     register_ref_control(r);
     register_ref_rnn(r);
+    register_ref_matmul_bias(r);
     register_ref_matmul_nbits(r);
 #ifdef JOULE_WITH_SIMD
     register_cpu_kernels(r);

@@ -3,6 +3,8 @@
 
 namespace joule::ops {
 
+void register_matmul_bias_ops(OpRegistry& r);  // matmul_bias_ops.cpp: joule.MatMulBias (made by fusion only)
+
 std::string canonical_domain(std::string_view domain) {
   if (domain == "ai.onnx") return "";
   return std::string(domain);
@@ -54,6 +56,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_quant_ops(r);
     register_control_ops(r);
     register_rnn_ops(r);
+    register_matmul_bias_ops(r);
     register_matmul_nbits_ops(r);
     return r;
   }();

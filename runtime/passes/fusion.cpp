@@ -6,6 +6,7 @@
 #include <set>
 
 #include "kernels/kernel_registry.h"
+#include "runtime/passes/pattern_fusion.h"
 
 namespace joule::passes {
 namespace {
@@ -157,6 +158,10 @@ bool fuse_activation(ir::Graph& g, ir::Node* n, ir::Node* act, Isa isa) {
 }  // namespace
 
 Status fuse_operators(ir::Graph& g, Isa isa) {
+  int patterns = 0;  // decomposed GELU / LayerNorm -> single ops (pattern_fusion.h)
+  JOULE_RETURN_IF_ERROR(fuse_gelu_patterns(g, patterns));
+  JOULE_RETURN_IF_ERROR(fuse_layernorm_patterns(g, patterns));
+  JOULE_RETURN_IF_ERROR(fuse_matmul_bias(g, isa, patterns));
   bool changed = true;
   while (changed) {
     changed = false;
@@ -164,9 +169,10 @@ Status fuse_operators(ir::Graph& g, Isa isa) {
     auto sub = subgraph_reads(g);
     for (auto& np : g.nodes) {
       ir::Node* n = np.get();
-      if (!n->domain.empty() || n->outputs.empty() || !n->outputs[0]) continue;
-      const bool conv = n->op_type == "Conv";
-      if (!conv && n->op_type != "Gemm" && n->op_type != "MatMul") continue;
+      const bool matmul_bias = n->domain == "joule" && n->op_type == "MatMulBias";  // matmul_bias_fusion.cpp
+      if ((!n->domain.empty() && !matmul_bias) || n->outputs.empty() || !n->outputs[0]) continue;
+      const bool conv = n->domain.empty() && n->op_type == "Conv";
+      if (!conv && !matmul_bias && n->op_type != "Gemm" && n->op_type != "MatMul") continue;
       ir::Node* next = nullptr;
       if (!single_reader(g, uses, sub, n->outputs[0], next)) continue;
       if ((conv && fold_batchnorm(g, n, next)) || fuse_activation(g, n, next, isa)) {

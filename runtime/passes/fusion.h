@@ -13,6 +13,8 @@ namespace joule::passes {
 /// The activation is fused only when the kernel chosen for the fused node at `isa` is an optimized
 /// one (the reference kernels ignore joule.* attributes, so nothing is fused at Isa::kScalar).
 /// Contract: an optimized Conv/Gemm/MatMul kernel must apply joule.activation or reject it in accepts().
+/// First, the pattern fusions of pattern_fusion.h run: GELU and LayerNorm subgraphs -> Gelu /
+/// LayerNormalization, MatMul + bias Add -> joule.MatMulBias (which then takes activations like MatMul).
 Status fuse_operators(ir::Graph& g, Isa isa);
 
 }  // namespace joule::passes

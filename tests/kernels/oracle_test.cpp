@@ -282,9 +282,35 @@ std::vector<OracleCase> conv_cases() {
   return cs;
 }
 
+// joule.MatMulBias (runtime/passes/matmul_bias_fusion.cpp): A[..., K] x B[K, N] + bias[N].
+std::vector<OracleCase> matmul_bias_cases() {
+  std::mt19937 rng(4321);
+  std::vector<OracleCase> cs;
+  auto f32 = [&](Shape s) { return random_tensor(DType::kF32, s, rng); };
+  const int64_t dims[][4] = {{1, 1, 1, 1}, {1, 3, 17, 5}, {2, 17, 255, 33}, {1, 1, 1023, 255}, {3, 255, 3, 17}};
+  for (auto& d : dims)
+    for (bool cst : {false, true}) {
+      Shape a = d[0] == 1 ? Shape{d[1], d[2]} : Shape{d[0], d[1], d[2]};
+      Shape y = a;
+      y.back() = d[3];
+      OracleCase c = make_case("MatMulBias", {f32(a), f32({d[2], d[3]}), f32({d[3]})}, {false, cst, cst}, y,
+                               shape_to_string(a) + " x [" + std::to_string(d[2]) + "," + std::to_string(d[3]) + "] + bias" +
+                                   (cst ? " const B" : ""));
+      c.node->domain = "joule";
+      cs.push_back(std::move(c));
+    }
+  OracleCase r = make_case("MatMulBias", {f32({2, 7, 33}), f32({33, 20}), f32({20})}, {false, true, true}, {2, 7, 20}, "fused Relu");
+  r.node->domain = "joule";
+  set_attr(r.node, "joule.activation", std::string("Relu"));
+  r.post_ref = relu_inplace;
+  cs.push_back(std::move(r));
+  return cs;
+}
+
 const std::map<std::string, std::function<std::vector<OracleCase>()>>& case_makers() {
   static const std::map<std::string, std::function<std::vector<OracleCase>()>> m = {
       {"MatMul", matmul_cases},
+      {"MatMulBias", matmul_bias_cases},
       {"Gemm", gemm_cases},
       {"Conv", conv_cases},
   };

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr const char* kRunHelp =
-    "usage: joule run MODEL --inputs DIR [--outputs DIR] [--threads N] [--isa LEVEL] [--repeat N]\n\n"
+    "usage: joule run MODEL --inputs DIR [--outputs DIR] [--threads N] [--isa LEVEL] [--repeat N] [--warmup N]\n\n"
     "Runs MODEL once on the inputs in DIR and writes output_0.pb ... (each with its output's name)\n"
     "to --outputs. DIR holds input_0.pb, input_1.pb ... (ONNX TensorProto, graph inputs in order,\n"
     "initializers excluded), input_0.npy ..., or <input name>.npy files.\n\n"
@@ -26,7 +26,8 @@ constexpr const char* kRunHelp =
     "  --threads N     intra-op threads (default: all cores)\n"
     "  --isa LEVEL     force scalar|avx2|avx512|avx512vnni kernels\n"
     "  --device D      cpu (default) or cuda (needs a CUDA build and a GPU; static input shapes)\n"
-    "  --repeat N      run N times and report the median latency (default 1)\n";
+    "  --repeat N      run N times and report the median latency (default 1)\n"
+    "  --warmup N      untimed runs before the timed ones (default 0)\n";
 
 int fail(const Status& s) {
   std::cerr << "joule run: error: " << s.message() << "\n";
@@ -36,7 +37,7 @@ int fail(const Status& s) {
 
 int run_command(int argc, char** argv) {
   ParsedArgs a;
-  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--device"}, {}, a);
+  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--warmup", "--device"}, {}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
     std::cout << kRunHelp;
@@ -53,6 +54,8 @@ int run_command(int argc, char** argv) {
   int64_t repeat = 1;
   if (a.has("--repeat") && !(st = parse_int_option("--repeat", a.get("--repeat"), repeat)).is_ok()) return fail(st);
   if (repeat < 1) repeat = 1;
+  int64_t warmup = 0;
+  if (a.has("--warmup") && !(st = parse_int_option("--warmup", a.get("--warmup"), warmup)).is_ok()) return fail(st);
   opts.isa = a.get("--isa");
   opts.device = a.get("--device", "cpu");  // cuda: runtime/cuda_plan.h (static shapes)
   std::unique_ptr<Session> sess;
@@ -75,6 +78,8 @@ int run_command(int argc, char** argv) {
   }
   std::vector<Tensor> outs;
   std::vector<double> ms;
+  for (int64_t w = 0; w < warmup; ++w)
+    if (!(st = sess->run(inputs, outs)).is_ok()) return fail(st.with_context(a.positional[0]));
   for (int64_t r = 0; r < repeat; ++r) {
     auto s0 = std::chrono::steady_clock::now();
     if (!(st = sess->run(inputs, outs)).is_ok()) return fail(st.with_context(a.positional[0]));
