@@ -32,6 +32,11 @@ log "unit tests ($FILTER)"
 "$BUILD/bin/joule_tests" --gtest_filter="$FILTER" 2>&1 | tee "$OUT/tests.log" | grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED|Failure" | head -60
 tests_rc=${PIPESTATUS[0]}
 log "unit tests exit code $tests_rc"
+if grep -q "no CUDA device" "$OUT/tests.log" && nvidia-smi -L >/dev/null 2>&1; then
+  log "ERROR: nvidia-smi sees a GPU but the CUDA tests skipped (no CUDA device): driver/runtime mismatch?"
+  grep -m1 "no CUDA device" "$OUT/tests.log"
+  tests_rc=3
+fi
 
 if command -v compute-sanitizer >/dev/null; then
   log "compute-sanitizer memcheck"

@@ -26,6 +26,7 @@ constexpr const char* kRunHelp =
     "  --threads N     intra-op threads (default: all cores)\n"
     "  --isa LEVEL     force scalar|avx2|avx512|avx512vnni kernels\n"
     "  --device D      cpu (default) or cuda (needs a CUDA build and a GPU; static input shapes)\n"
+    "  --shape N=DIMS  bind a symbolic input shape, e.g. --shape input=1x3x224x224 (repeatable)\n"
     "  --repeat N      run N times and report the median latency (default 1)\n"
     "  --warmup N      untimed runs before the timed ones (default 0)\n";
 
@@ -37,7 +38,7 @@ int fail(const Status& s) {
 
 int run_command(int argc, char** argv) {
   ParsedArgs a;
-  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--warmup", "--device"}, {}, a);
+  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--warmup", "--device", "--shape"}, {}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
     std::cout << kRunHelp;
@@ -58,6 +59,12 @@ int run_command(int argc, char** argv) {
   if (a.has("--warmup") && !(st = parse_int_option("--warmup", a.get("--warmup"), warmup)).is_ok()) return fail(st);
   opts.isa = a.get("--isa");
   opts.device = a.get("--device", "cpu");  // cuda: runtime/cuda_plan.h (static shapes)
+  for (const std::string& sh : a.all("--shape")) {  // binds symbolic input dims (the CUDA path needs them)
+    std::string name;
+    Shape shape;
+    if (!(st = parse_shape_arg(sh, name, shape)).is_ok()) return fail(st);
+    opts.input_shapes[name] = shape;
+  }
   std::unique_ptr<Session> sess;
   auto t0 = std::chrono::steady_clock::now();
   if (!(st = Session::create(a.positional[0], opts, sess)).is_ok()) return fail(st);
