@@ -97,6 +97,30 @@ void binary_f32(const ElementwiseF32Kernels& k, BinaryOpF32 op, const Tensor& a,
   const float* pb = b.data<float>();
   float* po = out.data<float>();
   if (out.numel() == 0) return;
+  // Common cases without building the general view (no allocation): same shape, a scalar operand, and a
+  // trailing-vector operand (b's shape a suffix of a's, or the reverse) as rows of b's size.
+  const int64_t n = out.numel(), na = a.numel(), nb = b.numel();
+  if ((na == n && nb == n && a.shape() == b.shape()) || (na == n && nb == 1) || (na == 1 && nb == n)) {
+    const int64_t sa = na == 1 ? 0 : 1, sb = nb == 1 ? 0 : 1;
+    parallel(pool, n, kGrainElems, [&](int64_t j0, int64_t j1) { k.binary(op, pa + j0 * sa, sa, pb + j0 * sb, sb, po + j0, j1 - j0); });
+    return;
+  }
+  auto is_suffix = [](const Shape& small, const Shape& big) {
+    size_t lead = 0;  // leading 1s of `small` do not change its layout
+    while (lead < small.size() && small[lead] == 1) ++lead;
+    const size_t rank = small.size() - lead;
+    if (rank == 0 || rank > big.size()) return false;
+    return std::equal(small.begin() + static_cast<std::ptrdiff_t>(lead), small.end(), big.end() - static_cast<std::ptrdiff_t>(rank));
+  };
+  if ((na == n && is_suffix(b.shape(), a.shape())) || (nb == n && is_suffix(a.shape(), b.shape()))) {
+    const bool b_vec = na == n;
+    const int64_t len = b_vec ? nb : na, rows = n / len;
+    parallel(pool, rows, std::max<int64_t>(1, kGrainElems / len), [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row)
+        k.binary(op, b_vec ? pa + row * len : pa, 1, b_vec ? pb : pb + row * len, 1, po + row * len, len);
+    });
+    return;
+  }
   const BroadcastRows r = broadcast_rows(a.shape(), b.shape(), out.shape());
   if (r.rows == 1) {  // one run: same shape, or scalar with tensor
     parallel(pool, r.inner, kGrainElems, [&](int64_t j0, int64_t j1) {
@@ -128,7 +152,7 @@ bool inputs_f32(const KernelContext& ctx) {
   return true;
 }
 
-Status run_reference(KernelContext& ctx) {
+Status run_reference(KernelContext& ctx) {  // rare (non-f32 at run time): the lookup cost does not matter
   const KernelDef* ref = KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type);
   if (!ref) return ctx.fail_unsupported("no reference kernel");
   return ref->run(ctx);

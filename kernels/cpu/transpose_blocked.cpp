@@ -132,8 +132,16 @@ bool accepts_transpose(const KernelQuery& q) {
   return (es == 1 || es == 2 || es == 4 || es == 8) && q.inputs[0].dtype != DType::kString;
 }
 
+Status transpose_reference(KernelContext& ctx) {
+  static const KernelDef* ref = KernelRegistry::builtin().reference("", "Transpose");
+  return ref->run(ctx);
+}
+
 Status transpose_blocked(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
+  // Strings, and tensors small enough to sit in L1/L2 (where the reference's row copies measured as fast
+  // or faster: bench/kernels/elementwise_bench.cpp), go to the reference kernel.
+  if (x.dtype() == DType::kString || x.numel() < kMinBlockedElems) return transpose_reference(ctx);
   const Shape& in = x.shape();
   const int r = x.rank();
   std::vector<int64_t> perm = ctx.node.attr_ints("perm");
@@ -143,9 +151,6 @@ Status transpose_blocked(KernelContext& ctx) {
   for (int64_t p : perm)
     if (p < 0 || p >= r) return ctx.fail("perm entry " + std::to_string(p) + " out of range for rank " + std::to_string(r));
   if (x.numel() == 0) return Status::ok();
-  // Strings, and tensors small enough to sit in L1/L2 (where the reference's row copies measured as fast
-  // or faster: bench/kernels/elementwise_bench.cpp), go to the reference kernel.
-  if (x.dtype() == DType::kString || x.numel() < kMinBlockedElems) return KernelRegistry::builtin().reference("", "Transpose")->run(ctx);
   const TransposeView v = simplify(in, perm);
   const void* src = x.raw();
   void* dst = ctx.out(0).raw();
@@ -154,7 +159,7 @@ Status transpose_blocked(KernelContext& ctx) {
     case 2: transpose_words(static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst), v, ctx.pool); break;
     case 4: transpose_words(static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), v, ctx.pool); break;
     case 8: transpose_words(static_cast<const uint64_t*>(src), static_cast<uint64_t*>(dst), v, ctx.pool); break;
-    default: return KernelRegistry::builtin().reference("", "Transpose")->run(ctx);
+    default: return transpose_reference(ctx);
   }
   return Status::ok();
 }
