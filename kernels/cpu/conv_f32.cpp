@@ -2,8 +2,9 @@
 // Per image n and group g, in one of two orientations (chosen per node from the padded-lane count):
 //  - channels x pixels:  Y_g[OCg, OH*OW] = W_g[OCg, K] x col[K, OH*OW], K = ICg*KH*KW; W_g is the packed
 //    A operand (packed once at prepare) and col is written by im2col straight into the micro-kernel's
-//    B panel layout (one pass, no separate im2col matrix); 1x1 convs with unit strides and no pads
-//    pack X[n] itself. Good when OH*OW fills the NR lanes.
+//    B panel layout (one pass, no separate im2col matrix) when output rows
+//    are at least NR wide, else by a plain im2col and one packing pass; 1x1 convs with unit strides
+//    and no pads pack X[n] itself. Good when OH*OW fills the NR lanes.
 //  - pixels x channels (small planes, e.g. the 2x2 / 4x4 late stages): Y_g^T[OH*OW, OCg] = col^T x W_g^T,
 //    so the output channels fill the NR lanes instead of a handful of pixels; W_g^T is the packed B
 //    operand (packed at prepare), col^T is written straight in the packed A layout, and the result is
@@ -36,6 +37,43 @@ bool conv_accepts(const KernelQuery& q) {
   if (group > 1 && w.shape[1] == 1 && w.shape[0] == group) return false;
   GemmEpilogue ep;
   return read_fused_activation(q.node, ep);
+}
+
+// Writes col (rows ICg*KH*KW, columns OH*OW) for one group of one image; x points at its first channel.
+void im2col(const float* x, int64_t icg, const ops::WindowGeometry& g, float* col) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.kernel[1], KW = g.kernel[2];
+  const int64_t sh = g.strides[1], sw = g.strides[2], dh = g.dilations[1], dw = g.dilations[2];
+  const int64_t ph = g.pad_begin[1], pw = g.pad_begin[2];
+  for (int64_t ic = 0; ic < icg; ++ic) {
+    const float* xc = x + ic * H * W;
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        float* dst = col + ((ic * KH + kh) * KW + kw) * OH * OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t ih = oh * sh - ph + kh * dh;
+          float* d = dst + oh * OW;
+          if (ih < 0 || ih >= H) {
+            std::fill(d, d + OW, 0.0f);
+            continue;
+          }
+          const float* xr = xc + ih * W;
+          const int64_t off = kw * dw - pw;
+          if (sw == 1) {
+            // Valid ow: 0 <= ow + off < W.
+            const int64_t lo = std::clamp<int64_t>(-off, 0, OW), hi = std::clamp<int64_t>(W - off, lo, OW);
+            std::fill(d, d + lo, 0.0f);
+            std::copy(xr + lo + off, xr + hi + off, d + lo);
+            std::fill(d + hi, d + OW, 0.0f);
+          } else {
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              const int64_t iw = ow * sw + off;
+              d[ow] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
+            }
+          }
+        }
+      }
+  }
 }
 
 // Splits the rows of icg planes (H x W) into sw column phases: phase px of plane ic, row ih is
@@ -290,12 +328,14 @@ Status conv_run(KernelContext& ctx) {
       }
     return Status::ok();
   }
-  // Pixel chunks whose packed B (kdim x chunk) stays within ~256 KiB (L2), each packed then multiplied
-  // while still in cache; pointwise convs pack the whole plane at once (a plain copy, no chunking).
-  const int64_t chunk = pointwise ? out_plane : std::max<int64_t>(uk.nr, (65536 / std::max<int64_t>(kdim, 1)) / uk.nr * uk.nr);
-  bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, std::min(chunk, out_plane))));
+  const bool narrow = !pointwise && g.out[2] < uk.nr;
+  // The whole plane is packed at once: packing it in L2-sized pixel chunks (one GEMM per chunk)
+  // measured slower here, as each chunk streams the weights again.
+  const int64_t chunk = out_plane;
+  bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, out_plane)));
   const int64_t sw = g.strides[2];
-  if (!pointwise && sw > 1) col.resize(static_cast<size_t>(icg * sw * g.in[1] * ((g.in[2] + sw - 1) / sw)));
+  if (narrow) col.resize(static_cast<size_t>(kdim * out_plane));
+  if (!pointwise && !narrow && sw > 1) col.resize(static_cast<size_t>(icg * sw * g.in[1] * ((g.in[2] + sw - 1) / sw)));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t gi = 0; gi < group; ++gi) {
       const float* xg = x.data<float>() + (n * C + gi * icg) * in_plane;
@@ -307,7 +347,16 @@ Status conv_run(KernelContext& ctx) {
       }
       const float* wpack = wpacked ? wpacked + gi * wpacked_per_group : nullptr;
       float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
-      if (!pointwise && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
+      if (!pointwise && !narrow && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
+      if (narrow) {
+        // Output rows shorter than a panel row: a plain im2col (long contiguous runs per tap) and one
+        // packing pass beat writing many short segments into the panels.
+        im2col(xg, icg, g, col.data());
+        pack_b_f32(uk, col.data(), out_plane, 1, kdim, out_plane, bpack.data());
+        gemm_f32_packed(uk, mg, out_plane, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(), yg, out_plane, e,
+                        ctx.pool, wpack);
+        continue;
+      }
       for (int64_t p0 = 0; p0 < out_plane; p0 += chunk) {
         const int64_t p1 = std::min(out_plane, p0 + chunk);
         if (pointwise) {

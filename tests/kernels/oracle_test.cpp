@@ -197,8 +197,8 @@ std::vector<OracleCase> conv_cases() {
       {2, 33, 2, 2, 50, 1, 1, 1, 0, 1, false},    // pointwise on 2x2, batch 2: pixels x channels, W^T per run
       {1, 34, 2, 3, 68, 3, 1, 1, 1, 2, true},     // grouped on a small plane: pixels x channels
       {1, 17, 16, 19, 24, 1, 2, 1, 0, 1, true},   // 1x1 stride 2 through the packed im2col
-      {1, 64, 12, 13, 20, 3, 1, 1, 1, 1, true},   // im2col packed in 2 pixel chunks
-      {1, 130, 19, 17, 7, 3, 2, 1, 1, 1, false},  // stride 2 (column phases), chunks splitting output rows
+      {1, 64, 12, 13, 20, 3, 1, 1, 1, 1, true},   // narrow output rows (OW 13 < 16): im2col + packing pass
+      {1, 130, 37, 33, 7, 3, 2, 1, 1, 1, false},  // stride 2, OW 17: column phases, im2col straight into panels
       {1, 5, 1, 113, 16, 3, 1, 1, 1, 1, true},    // pixels x channels with 113 pixels: two M blocks of packed col^T
   };
   auto is_dw = [](const std::string& k) { return k.rfind("dwconv", 0) == 0; };
