@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "kernels/cuda/cuda_kernel_def.h"
+#include "kernels/cuda/cuda_libraries.h"
 #include "kernels/cuda/cuda_status.h"
 #include "runtime/ops/linalg_shapes.h"
 
@@ -21,9 +22,16 @@ namespace joule::kernels::cuda {
 
 namespace {
 
+/// The loaded cuDNN (prepare loads it first; later calls only read the table).
+const CudnnApi& dnn() {
+  const CudnnApi* api = nullptr;
+  load_cudnn(api);
+  return *api;
+}
+
 Status cudnn_status(cudnnStatus_t s, const std::string& what) {
   if (s == CUDNN_STATUS_SUCCESS) return Status::ok();
-  return internal_error(what + ": " + cudnnGetErrorString(s));
+  return internal_error(what + ": " + (dnn().error_string ? dnn().error_string(s) : "cuDNN error " + std::to_string(int(s))));
 }
 
 struct ConvState {
@@ -37,10 +45,10 @@ struct ConvState {
   mutable cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   mutable Status choose_status;
   ~ConvState() {
-    if (x) cudnnDestroyTensorDescriptor(x);
-    if (y) cudnnDestroyTensorDescriptor(y);
-    if (w) cudnnDestroyFilterDescriptor(w);
-    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (x) dnn().destroy_tensor(x);
+    if (y) dnn().destroy_tensor(y);
+    if (w) dnn().destroy_filter(w);
+    if (conv) dnn().destroy_conv(conv);
   }
 };
 
@@ -81,6 +89,8 @@ bool accepts_conv(const KernelQuery& q) {
 Status prepare_conv(const KernelQuery& q, std::shared_ptr<const void>& state) {
   ops::ConvGeometry g;
   if (!geometry_of(q, g)) return unsupported(q.node.label() + ": not a 2-D convolution cuDNN can run");
+  const CudnnApi* api = nullptr;
+  JOULE_RETURN_IF_ERROR(load_cudnn(api).with_context(q.node.label()));
   auto s = std::make_shared<ConvState>();
   activation_of(q.node, *s);
   const Shape& xs = q.inputs[0].shape;
@@ -89,24 +99,24 @@ Status prepare_conv(const KernelQuery& q, std::shared_ptr<const void>& state) {
   const cudnnDataType_t dt = f16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
   const std::string what = q.node.label() + ": cuDNN";
   auto i = [](int64_t v) { return static_cast<int>(v); };
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnCreateTensorDescriptor(&s->x), what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnCreateTensorDescriptor(&s->y), what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnCreateFilterDescriptor(&s->w), what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnCreateConvolutionDescriptor(&s->conv), what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnSetTensor4dDescriptor(s->x, CUDNN_TENSOR_NCHW, dt, i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])), what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnSetFilter4dDescriptor(s->w, dt, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().create_tensor(&s->x), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().create_tensor(&s->y), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().create_filter(&s->w), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().create_conv(&s->conv), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().set_tensor_4d(s->x, CUDNN_TENSOR_NCHW, dt, i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().set_filter_4d(s->w, dt, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])), what));
   JOULE_RETURN_IF_ERROR(cudnn_status(
-      cudnnSetConvolution2dDescriptor(s->conv, i(g.pads_begin[0]), i(g.pads_begin[1]), i(g.strides[0]), i(g.strides[1]),
+      dnn().set_conv_2d(s->conv, i(g.pads_begin[0]), i(g.pads_begin[1]), i(g.strides[0]), i(g.strides[1]),
                                       i(g.dilations[0]), i(g.dilations[1]), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
       what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnSetConvolutionGroupCount(s->conv, i(g.group)), what));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnSetConvolutionMathType(s->conv, f16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().set_group_count(s->conv, i(g.group)), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().set_math_type(s->conv, f16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), what));
   int n = 0, c = 0, h = 0, w = 0;
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnGetConvolution2dForwardOutputDim(s->conv, s->x, s->w, &n, &c, &h, &w), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().forward_output_dim(s->conv, s->x, s->w, &n, &c, &h, &w), what));
   if (h != g.out_spatial[0] || w != g.out_spatial[1])
     return internal_error(q.node.label() + ": cuDNN output " + std::to_string(h) + "x" + std::to_string(w) +
                           " differs from the inferred " + shape_to_string(g.out_spatial));
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnSetTensor4dDescriptor(s->y, CUDNN_TENSOR_NCHW, dt, n, c, h, w), what));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().set_tensor_4d(s->y, CUDNN_TENSOR_NCHW, dt, n, c, h, w), what));
   s->n = n;
   s->oc = c;
   s->out_plane = int64_t{h} * w;
@@ -122,7 +132,7 @@ Status run_conv(KernelContext& ctx) {
   std::call_once(s.chosen, [&] {
     cudnnConvolutionFwdAlgoPerf_t perf[8];
     int found = 0;
-    s.choose_status = cudnn_status(cudnnGetConvolutionForwardAlgorithm_v7(h, s.x, s.w, s.conv, s.y, 8, &found, perf),
+    s.choose_status = cudnn_status(dnn().forward_algorithm(h, s.x, s.w, s.conv, s.y, 8, &found, perf),
                                    ctx.node.label() + ": cudnnGetConvolutionForwardAlgorithm_v7");
     for (int k = 0; k < found; ++k)
       if (perf[k].status == CUDNN_STATUS_SUCCESS && perf[k].memory <= cu.workspace_bytes) {
@@ -133,7 +143,7 @@ Status run_conv(KernelContext& ctx) {
   JOULE_RETURN_IF_ERROR(s.choose_status);
   const float one = 1.f, zero = 0.f;
   Tensor& y = ctx.out(0);
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnConvolutionForward(h, &one, s.x, ctx.in(0).raw(), s.w, ctx.in(1).raw(), s.conv, s.algo,
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().forward(h, &one, s.x, ctx.in(0).raw(), s.w, ctx.in(1).raw(), s.conv, s.algo,
                                                              cu.workspace, cu.workspace_bytes, &zero, s.y, y.raw()),
                                      ctx.node.label() + ": cudnnConvolutionForward"));
   const void* bias = ctx.has_input(2) ? ctx.in(2).raw() : nullptr;
@@ -152,14 +162,17 @@ void register_cuda_conv(KernelRegistry& r) {
 }
 
 Status create_cudnn_handle(void* stream, void*& handle) {
+  handle = nullptr;
+  const CudnnApi* api = nullptr;
+  if (!load_cudnn(api).is_ok()) return Status::ok();  // no cuDNN at run time: Conv's prepare reports it
   cudnnHandle_t h = nullptr;
-  JOULE_RETURN_IF_ERROR(cudnn_status(cudnnCreate(&h), "cudnnCreate"));
+  JOULE_RETURN_IF_ERROR(cudnn_status(dnn().create(&h), "cudnnCreate"));
   handle = h;
-  return cudnn_status(cudnnSetStream(h, stream_of(stream)), "cudnnSetStream");
+  return cudnn_status(dnn().set_stream(h, stream_of(stream)), "cudnnSetStream");
 }
 
 void destroy_cudnn_handle(void* handle) {
-  if (handle) cudnnDestroy(static_cast<cudnnHandle_t>(handle));
+  if (handle) dnn().destroy(static_cast<cudnnHandle_t>(handle));
 }
 
 }  // namespace joule::kernels::cuda

@@ -1,6 +1,7 @@
 // Device discovery, the per-session stream and cuBLAS handles, and device memory; see cuda_context.h.
 #include "kernels/cuda/cuda_context.h"
 
+#include "kernels/cuda/cuda_libraries.h"
 #include "kernels/cuda/cuda_status.h"
 
 namespace joule::kernels::cuda {
@@ -28,14 +29,19 @@ std::string device_description() {
 
 CudaContext::~CudaContext() {
   destroy_cudnn_handle(cudnn);
-  if (cublaslt) cublasLtDestroy(static_cast<cublasLtHandle_t>(cublaslt));
-  if (cublas) cublasDestroy(static_cast<cublasHandle_t>(cublas));
+  const CublasApi* api = nullptr;
+  if ((cublaslt || cublas) && load_cublas(api).is_ok()) {
+    if (cublaslt) api->lt_destroy(static_cast<cublasLtHandle_t>(cublaslt));
+    if (cublas) api->destroy(static_cast<cublasHandle_t>(cublas));
+  }
   if (workspace) cudaFree(workspace);
   if (stream) cudaStreamDestroy(stream_of(stream));
 }
 
 Status CudaContext::create(std::unique_ptr<CudaContext>& out) {
   JOULE_RETURN_IF_ERROR(device_status());
+  const CublasApi* api = nullptr;
+  JOULE_RETURN_IF_ERROR(load_cublas(api));
   auto c = std::make_unique<CudaContext>();
   int dev = 0, major = 0, minor = 0;
   JOULE_RETURN_IF_ERROR(cuda_status(cudaGetDevice(&dev), "cudaGetDevice"));
@@ -48,16 +54,16 @@ Status CudaContext::create(std::unique_ptr<CudaContext>& out) {
   JOULE_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&s, cudaStreamDefault), "cudaStreamCreate"));
   c->stream = s;
   cublasHandle_t h = nullptr;
-  JOULE_RETURN_IF_ERROR(cublas_status(cublasCreate(&h), "cublasCreate"));
+  JOULE_RETURN_IF_ERROR(cublas_status(api->create(&h), "cublasCreate"));
   c->cublas = h;
-  JOULE_RETURN_IF_ERROR(cublas_status(cublasSetStream(h, s), "cublasSetStream"));
+  JOULE_RETURN_IF_ERROR(cublas_status(api->set_stream(h, s), "cublasSetStream"));
   cublasLtHandle_t lt = nullptr;
-  JOULE_RETURN_IF_ERROR(cublas_status(cublasLtCreate(&lt), "cublasLtCreate"));
+  JOULE_RETURN_IF_ERROR(cublas_status(api->lt_create(&lt), "cublasLtCreate"));
   c->cublaslt = lt;
   // A fixed workspace keeps cuBLAS from allocating during runs (required under CUDA graph capture).
   c->workspace_bytes = size_t{32} << 20;
   JOULE_RETURN_IF_ERROR(cuda_status(cudaMalloc(&c->workspace, c->workspace_bytes), "cudaMalloc(cuBLAS workspace)"));
-  JOULE_RETURN_IF_ERROR(cublas_status(cublasSetWorkspace(h, c->workspace, c->workspace_bytes), "cublasSetWorkspace"));
+  JOULE_RETURN_IF_ERROR(cublas_status(api->set_workspace(h, c->workspace, c->workspace_bytes), "cublasSetWorkspace"));
   JOULE_RETURN_IF_ERROR(create_cudnn_handle(c->stream, c->cudnn));
   out = std::move(c);
   return Status::ok();

@@ -41,6 +41,10 @@ struct CudaContext {
   Status synchronize() const;
 };
 
+/// dlopen's cuBLAS, cuBLASLt (and cuDNN when built with it) and resolves every entry point joule uses;
+/// needs no device (kernels/cuda/cuda_libraries.cpp). CudaContext::create does this first.
+Status load_gpu_libraries();
+
 /// cuDNN handle on `stream` (conv_cudnn.cpp); null without cuDNN.
 Status create_cudnn_handle(void* stream, void*& handle);
 void destroy_cudnn_handle(void* handle);

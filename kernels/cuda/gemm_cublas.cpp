@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "kernels/cuda/cuda_kernel_def.h"
+#include "kernels/cuda/cuda_libraries.h"
 #include "kernels/cuda/cuda_status.h"
 #include "runtime/ops/infer_helpers.h"
 
@@ -53,10 +54,12 @@ Status gemm(KernelContext& ctx, DType t, bool trans_a, bool trans_b, int64_t m, 
   const int64_t limit = std::numeric_limits<int>::max();
   if (m > limit || n > limit || k > limit || batch > limit) return ctx.fail_unsupported("GEMM dimension over 2^31 on CUDA");
   if (k == 0) return fill_device_bytes(y, 0, static_cast<size_t>(batch * m * n) * (t == DType::kF16 ? 2 : 4), &cuda_of(ctx));
+  const CublasApi* api = nullptr;
+  JOULE_RETURN_IF_ERROR(load_cublas(api));
   const float beta = 0.f;
   const int lda = static_cast<int>(trans_a ? m : k), ldb = static_cast<int>(trans_b ? k : n);
   return cublas_status(
-      cublasGemmStridedBatchedEx(static_cast<cublasHandle_t>(cuda_of(ctx).cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+      api->gemm_strided_batched_ex(static_cast<cublasHandle_t>(cuda_of(ctx).cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                  trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
                                  static_cast<int>(k), &alpha, b, cuda_type(t), ldb, stride_b, a, cuda_type(t), lda, stride_a,
                                  &beta, y, cuda_type(t), static_cast<int>(n), m * n, static_cast<int>(batch),

@@ -6,6 +6,9 @@
 #include <random>
 
 #include "joule/session.h"
+#ifdef JOULE_WITH_CUDA
+#include "kernels/cuda/cuda_context.h"
+#endif
 #include "runtime/cuda_plan.h"
 #include "runtime/ir/graph.h"
 #include "runtime/passes/passes.h"
@@ -110,6 +113,15 @@ TEST(CudaSession, InspectCoverageNamesACudaKernelPerNode) {
   EXPECT_EQ(cov[0].second, "matmul_f32_f16__cublas");
 #endif
 }
+
+#ifdef JOULE_WITH_CUDA
+// cuBLAS, cuBLASLt and cuDNN are dlopen'ed, not linked: every symbol joule resolves must exist in the
+// installed libraries (checked without a device; a typo would otherwise surface only on a GPU).
+TEST(CudaSession, GpuLibrariesLoadWithEveryEntryPoint) {
+  Status st = kernels::cuda::load_gpu_libraries();
+  EXPECT_TRUE(st.is_ok()) << st.message();
+}
+#endif
 
 }  // namespace
 }  // namespace joule

@@ -4,10 +4,10 @@
 #   JOULE_CUDA=ON    require it (configure fails without nvcc)
 #   JOULE_CUDA=OFF   CPU-only build, as before
 #
-# kernels/cuda/*.cu and *.cpp go into the object library `joule_cuda`, linked into libjoule. cudart,
-# cuBLAS and cuBLASLt are shared libraries that load without a GPU driver: libcuda is reached only
-# through cudart, which reports "no CUDA-capable device" / "driver not found" at run time, and the
-# session turns that into a clear error. JOULE_WITH_CUDA=1 is defined for libjoule and in-tree users.
+# kernels/cuda/*.cu and *.cpp go into the object library `joule_cuda`, linked into libjoule. cudart is a
+# shared library that loads without a GPU driver (libcuda is reached only through it, which reports
+# "no CUDA-capable device" / "driver insufficient" at run time); cuBLAS(Lt)/cuDNN are dlopen'ed; the
+# session turns that into a clear error. JOULE_WITH_CUDA=1 is defined for the few sources that test it.
 string(TOUPPER "${JOULE_CUDA}" _joule_cuda_mode)
 set(JOULE_CUDA_ENABLED OFF)
 if(NOT _joule_cuda_mode STREQUAL "OFF")
@@ -59,7 +59,6 @@ if(JOULE_CUDA_ENABLED)
     message(STATUS "joule: cuDNN found (${JOULE_CUDNN_LIBRARY}): Conv runs on the GPU")
     target_include_directories(joule_cuda PRIVATE ${JOULE_CUDNN_INCLUDE_DIR})
     target_compile_definitions(joule_cuda PRIVATE JOULE_WITH_CUDNN=1)
-    target_link_libraries(joule PRIVATE ${JOULE_CUDNN_LIBRARY})
   else()
     message(STATUS "joule: cuDNN not found: Conv falls back to the CPU in CUDA sessions")
   endif()
@@ -71,7 +70,9 @@ if(JOULE_CUDA_ENABLED)
   # of every libjoule source (a full rebuild, and CUDA headers where none are needed). Likewise
   # JOULE_WITH_CUDA is defined only for the sources that test it, so other objects stay shared with the
   # CPU-only build in ccache.
-  target_link_libraries(joule PRIVATE ${CUDA_cudart_LIBRARY} ${CUDA_cublas_LIBRARY} ${CUDA_cublasLt_LIBRARY})
+  # Only cudart is linked: cuBLAS, cuBLASLt and cuDNN are dlopen'ed when the first CUDA context is made
+  # (kernels/cuda/cuda_libraries.cpp) -- linking libcublasLt would add over a second to every process start.
+  target_link_libraries(joule PRIVATE ${CUDA_cudart_LIBRARY})
   set_source_files_properties(${CMAKE_SOURCE_DIR}/kernels/kernel_registry.cpp ${CMAKE_SOURCE_DIR}/runtime/cuda_plan.cpp
     PROPERTIES COMPILE_DEFINITIONS JOULE_WITH_CUDA=1)
   # tests/cuda/*_test.cpp (in the tests/ directory, added later): defined when the top-level scope ends.
