@@ -1,4 +1,4 @@
-// FP32 elementwise / activation / Softmax / LayerNormalization / Transpose kernels, one thread: the
+// FP32 elementwise / activation / Softmax / LayerNormalization / Transpose / pooling kernels, one thread: the
 // reference kernel of each op against every optimized kernel of it this CPU can run (looked up in the
 // kernel registry, so the numbers are for the code the sessions run). Reports GB/s (bytes read + written
 // once) and elements/s, at cache-resident sizes (16K, 256K floats) and a memory-bound one (4M floats).
@@ -81,6 +81,13 @@ std::vector<OpCase> cases() {
                   {{"perm", ir::Attribute::of_ints({0, 2, 1, 3})}}});
     cs.push_back({"Transpose/2d/" + sz, "Transpose", {{n / 256, 256}}, {256, n / 256}, {}});
   }
+  // ResNet stem pool (64 x 112 x 112 -> 56 x 56, 3x3 stride 2 pad 1) and a 2x2 stride 2 average pool.
+  const std::vector<std::pair<std::string, ir::Attribute>> stem = {{"kernel_shape", ir::Attribute::of_ints({3, 3})},
+                                                                   {"strides", ir::Attribute::of_ints({2, 2})},
+                                                                   {"pads", ir::Attribute::of_ints({1, 1, 1, 1})}};
+  cs.push_back({"MaxPool/3x3s2/64x112x112", "MaxPool", {{1, 64, 112, 112}}, {1, 64, 56, 56}, stem});
+  cs.push_back({"AveragePool/2x2s2/64x56x56", "AveragePool", {{1, 64, 56, 56}}, {1, 64, 28, 28},
+                {{"kernel_shape", ir::Attribute::of_ints({2, 2})}, {"strides", ir::Attribute::of_ints({2, 2})}}});
   return cs;
 }
 

@@ -10,6 +10,7 @@ void register_cpu_dwconv(KernelRegistry& r);  // dwconv_f32.cpp: depthwise 3x3 /
 void register_cpu_elementwise(KernelRegistry& r);         // elementwise_f32.cpp: binary ops, activations
 void register_cpu_softmax_layer_norm(KernelRegistry& r);  // softmax_layer_norm_f32.cpp (+ GlobalAveragePool)
 void register_cpu_transpose(KernelRegistry& r);           // transpose_blocked.cpp: Transpose, any dtype
+void register_cpu_pool2d(KernelRegistry& r);              // pool2d_f32.cpp: 2-D MaxPool / AveragePool
 void register_cpu_matmul_nbits(KernelRegistry& r);  // matmul_nbits_f32.cpp: com.microsoft MatMulNBits (INT4)
 void register_cpu_qgemm(KernelRegistry& r);   // qgemm_s16.cpp: joule.QConv / QGemm / DynQMatMul (int8)
 void register_cpu_quantize_linear(KernelRegistry& r);  // quantize_linear_f32.cpp: per-tensor 8-bit Q / DQ
@@ -23,6 +24,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_elementwise(r);
   cpu::register_cpu_softmax_layer_norm(r);
   cpu::register_cpu_transpose(r);
+  cpu::register_cpu_pool2d(r);
   cpu::register_cpu_matmul_nbits(r);
   cpu::register_cpu_qgemm(r);
   cpu::register_cpu_quantize_linear(r);

@@ -141,7 +141,7 @@ double bound_for(const std::string& op) {
       {"Sigmoid", 1e-6}, {"Tanh", 1e-6}, {"Erf", 1e-6}, {"Gelu", 1e-6}, {"FastGelu", 1e-6}, {"Exp", 1e-6},
       {"Softmax", 2e-6}, {"LayerNormalization", 2e-6}, {"GlobalAveragePool", 1e-6},
       // x * x is correctly rounded, glibc's powf(x, 2) is not always; alpha * x + beta may be one FMA here.
-      {"Pow", 1e-7}, {"HardSigmoid", 1e-7}};
+      {"Pow", 1e-7}, {"HardSigmoid", 1e-7}, {"AveragePool", 1e-6}};
   auto it = approx.find(op);
   return it == approx.end() ? 0.0 : it->second;
 }
@@ -257,6 +257,38 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
     cs.back().out_shapes = {{1, 17, 1}};
     return cs;
   }
+  if (op == "MaxPool" || op == "AveragePool") {
+    struct P { Shape s; int64_t k, stride, pad, dil; bool ceil, include_pad; };
+    const P ps[] = {{{1, 3, 17, 17}, 3, 2, 1, 1, false, false},   // ResNet stem pool
+                    {{2, 5, 33, 35}, 2, 2, 0, 1, false, false},   // 2x2 stride 2
+                    {{1, 4, 17, 255}, 3, 1, 1, 1, false, true},   // 3x3 stride 1 same, count_include_pad
+                    {{1, 3, 16, 17}, 3, 2, 0, 1, true, false},    // ceil_mode
+                    {{1, 2, 19, 23}, 3, 1, 2, 2, false, false},   // dilated
+                    {{1, 1, 1, 1}, 1, 1, 0, 1, false, false},
+                    {{1, 17, 7, 7}, 7, 1, 0, 1, false, false}};   // whole plane
+    for (const P& p : ps) {
+      auto outd = [&](int64_t in) {
+        const int64_t span = in + 2 * p.pad - p.dil * (p.k - 1) - 1;
+        return (p.ceil ? (span + p.stride - 1) / p.stride : span / p.stride) + 1;
+      };
+      Shape o = {p.s[0], p.s[1], outd(p.s[2]), outd(p.s[3])};
+      Case c = make_case(domain, op, {random_f32(p.s, rng)}, {o}, sh(p.s) + " k" + std::to_string(p.k) + " s" + std::to_string(p.stride) +
+                                                                 " p" + std::to_string(p.pad) + " d" + std::to_string(p.dil));
+      c.node->attrs["kernel_shape"] = ir::Attribute::of_ints({p.k, p.k});
+      c.node->attrs["strides"] = ir::Attribute::of_ints({p.stride, p.stride});
+      c.node->attrs["pads"] = ir::Attribute::of_ints({p.pad, p.pad, p.pad, p.pad});
+      if (p.dil != 1) c.node->attrs["dilations"] = ir::Attribute::of_ints({p.dil, p.dil});
+      if (p.ceil) c.node->attrs["ceil_mode"] = ir::Attribute::of_int(1);
+      if (p.include_pad && op == "AveragePool") c.node->attrs["count_include_pad"] = ir::Attribute::of_int(1);
+      if (op == "AveragePool" && p.dil != 1) continue;  // AveragePool dilations: opset 19
+      cs.push_back(std::move(c));
+    }
+    Case one_d = make_case(domain, op, {random_f32({1, 3, 17}, rng)}, {{1, 3, 15}}, "1-D refused");
+    one_d.node->attrs["kernel_shape"] = ir::Attribute::of_ints({3});
+    one_d.expect_accept = false;
+    cs.push_back(std::move(one_d));
+    return cs;
+  }
   if (op == "Transpose") {
     struct T { Shape s; std::vector<int64_t> perm; };
     // Small ones go through the reference inside the kernel; >= 32768 elements take the blocked paths.
@@ -328,7 +360,8 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
 const std::set<std::string>& ops_under_test() {
   static const std::set<std::string> s = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
                                           "Erf", "Gelu", "FastGelu", "HardSwish", "HardSigmoid", "Clip", "Exp", "Sqrt", "Neg",
-                                          "Softmax", "LayerNormalization", "GlobalAveragePool", "Transpose"};
+                                          "Softmax", "LayerNormalization", "GlobalAveragePool", "Transpose",
+                                          "MaxPool", "AveragePool"};
   return s;
 }
 

@@ -389,7 +389,8 @@ TEST(Oracle, EveryFastCpuKernelMatchesReference) {
     // softmax_layer_norm_f32.cpp, transpose_blocked.cpp) have their own cases, broadcasting included.
     static const std::set<std::string> kElementwiseOps = {
         "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Erf", "Gelu", "FastGelu",
-        "HardSwish", "HardSigmoid", "Clip", "Exp", "Sqrt", "Neg", "Softmax", "LayerNormalization", "GlobalAveragePool", "Transpose"};
+        "HardSwish", "HardSigmoid", "Clip", "Exp", "Sqrt", "Neg", "Softmax", "LayerNormalization", "GlobalAveragePool", "Transpose", "MaxPool",
+        "AveragePool"};
     if (kElementwiseOps.count(k->op_type) && (k->name.find("_f32__avx") != std::string::npos || k->name == "transpose_blocked")) {
       std::printf("[ oracle ] %s is checked against the reference by tests/kernels/elementwise_f32_simd_test.cpp\n", k->name.c_str());
       continue;
