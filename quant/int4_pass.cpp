@@ -30,6 +30,25 @@ std::vector<float> weight_rows(const ir::Node& n, int64_t& rows, int64_t& cols) 
   return w;
 }
 
+// The Add that is the only reader of `v` (not a graph output) and adds a float constant of N elements
+// shaped [N] (or [1, ..., N]) to it; null otherwise.
+ir::Node* single_bias_add(ir::Graph& g, ir::Value* v, int64_t n) {
+  for (ir::Value* o : g.outputs)
+    if (o == v) return nullptr;
+  ir::Node* only = nullptr;
+  for (auto& nd : g.nodes)
+    for (ir::Value* in : nd->inputs)
+      if (in == v) {
+        if (only && only != nd.get()) return nullptr;
+        only = nd.get();
+      }
+  if (!only || only->op_type != "Add" || !only->domain.empty() || only->inputs.size() != 2) return nullptr;
+  if (only->inputs[0] == only->inputs[1]) return nullptr;
+  const ir::Value* b = only->inputs[0] == v ? only->inputs[1] : only->inputs[0];
+  if (!is_f32_const(b) || b->constant.numel() != n || b->constant.rank() < 1 || b->constant.rank() > 2 || b->constant.shape().back() != n) return nullptr;
+  return only;
+}
+
 }  // namespace
 
 size_t Int4Report::quantized() const {
@@ -205,7 +224,18 @@ Status quantize_graph_int4(ir::Graph& g, const Int4Options& opts, const std::map
       while (ins.size() < 5) ins.push_back(nullptr);
       ins.push_back(g.add_constant(key + "_int4_bias", std::move(bias)));
     }
-    std::vector<ir::Value*> outs{n->outputs[0]};
+    // MatMul -> Add(constant bias [N]) as the only reader: the bias becomes MatMulNBits' bias input.
+    ir::Node* bias_add = nullptr;
+    if (n->op_type == "MatMul") bias_add = single_bias_add(g, n->outputs[0], rows);
+    if (bias_add) {
+      const ir::Value* bv = bias_add->inputs[0] == n->outputs[0] ? bias_add->inputs[1] : bias_add->inputs[0];
+      Tensor bias(DType::kF32, {rows});
+      std::copy(bv->constant.data<float>(), bv->constant.data<float>() + rows, bias.data<float>());
+      while (ins.size() < 5) ins.push_back(nullptr);
+      ins.push_back(g.add_constant(key + "_int4_bias", std::move(bias)));
+    }
+    std::vector<ir::Value*> outs{bias_add ? bias_add->outputs[0] : n->outputs[0]};
+    if (bias_add) g.remove_node(bias_add);
     std::string name = n->name.empty() ? key : n->name;
     g.remove_node(n);
     ir::Node* m = g.add_node("MatMulNBits", ins, outs, name, "com.microsoft");
