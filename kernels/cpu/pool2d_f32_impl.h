@@ -9,7 +9,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -38,11 +37,9 @@ void pool2d_plane(const ops::WindowGeometry& g, bool include_pad, const float* x
     float* out = y + oh * OW;
     std::fill(out, out + OW, Max ? -std::numeric_limits<float>::infinity() : 0.0f);
     if (!Max) std::fill(count_row, count_row + OW, 0.0f);
-    int64_t rows_inside = 0;
     for (int64_t kh = 0; kh < kh_n; ++kh) {
       const int64_t ih = oh * sh - ph + kh * dh;
       if (ih < 0 || ih >= H) continue;
-      ++rows_inside;
       const float* row = x + ih * W;
       for (int64_t kw = 0; kw < kw_n; ++kw) {
         int64_t lo, hi;
@@ -75,8 +72,6 @@ void pool2d_plane(const ops::WindowGeometry& g, bool include_pad, const float* x
           for (int64_t kw = 0; kw < kw_n; ++kw) cols += ow * sw + kw * dw < Wp;
           count_row[ow] = static_cast<float>(rows * cols);
         }
-      } else {
-        (void)rows_inside;
       }
       for (int64_t ow = 0; ow < OW; ++ow) out[ow] = count_row[ow] > 0 ? out[ow] / count_row[ow] : 0.0f;
     }
