@@ -286,6 +286,7 @@ Status conv_run(KernelContext& ctx) {
     wpacked = pw->data.data();
     wpacked_per_group = pw->per_group;
   } else if (pw) {
+    if (!w.raw()) return ctx.fail("weights were released after packing, but this input shape needs them repacked");
     std::call_once(pw->other_once, [&] {
       pw->other_per_group = transposed ? packed_b_size(uk, kdim, mg) : packed_a_size(uk, mg, kdim);
       pw->other.resize(static_cast<size_t>(pw->other_per_group * group));
@@ -377,6 +378,8 @@ Status conv_run(KernelContext& ctx) {
 
 }  // namespace
 
+// No KernelDef::packed_inputs here: run() may read the raw weights (the other orientation is packed
+// on first use when the spatial dims were unknown at load, and non-prepared weights are packed per run).
 void register_cpu_conv(KernelRegistry& r) {
   r.add({"", "Conv", "conv_f32_gemm_6x16__avx2", Device::kCpu, Isa::kAvx2, 11, conv_accepts, conv_prepare<0>, conv_run<0>});
   r.add({"", "Conv", "conv_f32_gemm_12x32__avx512", Device::kCpu, Isa::kAvx512, 12, conv_accepts, conv_prepare<1>, conv_run<1>});

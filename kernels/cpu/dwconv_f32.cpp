@@ -153,6 +153,7 @@ Status dwconv_run(KernelContext& ctx) {
 
 }  // namespace
 
+// No KernelDef::packed_inputs here: the wide-plane path reads the raw weights at run time.
 void register_cpu_dwconv(KernelRegistry& r) {
   r.add({"", "Conv", "dwconv_f32__avx2", Device::kCpu, Isa::kAvx2, 15, dwconv_accepts, dwconv_prepare, dwconv_run});
 }
