@@ -77,7 +77,19 @@ struct KernelDef {
   /// The kernel assigns its outputs itself (ctx.out(i) = tensor) instead of receiving them allocated:
   /// for control flow, whose output shapes are known only after running a body.
   bool allocates_outputs = false;
+  /// Bit i set: once prepare() has returned a non-null state, run() never reads the data of constant
+  /// input i (only its dtype and shape): prepare packed it into the state, and no run-time path (other
+  /// shapes, a fallback to another kernel) goes back to the original. When every reader of a constant
+  /// says so, the session drops the constant's storage after build (release_packed_constants in
+  /// runtime/graph_plan.h). Leave it 0 for a kernel that may read the original at run time.
+  uint32_t packed_inputs = 0;
 };
+
+/// `def` with KernelDef::packed_inputs = `mask` (for registrations written as aggregate initialisers).
+inline KernelDef with_packed_inputs(KernelDef def, uint32_t mask) {
+  def.packed_inputs = mask;
+  return def;
+}
 
 /// Immutable after construction.
 class KernelRegistry {

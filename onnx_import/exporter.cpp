@@ -99,6 +99,9 @@ void write_value_info(ExportState& st, const ir::Value& v, onnx::ValueInfoProto&
 /// Writes an initializer inline (raw_data) or appends its bytes to the external data file.
 Status write_initializer(ExportState& st, const std::string& name, const Tensor& t, onnx::TensorProto& p) {
   uint64_t bytes = t.nbytes();
+  if (bytes > 0 && !t.raw())
+    return invalid_argument("initializer '" + name + "' has no data: a session released it after packing it "
+                            "(create the session with SessionOptions::keep_constants to export its graph)");
   if (st.opts.external_data_threshold == 0 || bytes < st.opts.external_data_threshold) {
     tensor_to_proto(t, name, p);
     return Status::ok();

@@ -1,5 +1,6 @@
 // ModelProto -> ir::Graph. Validates everything a hostile file could get wrong before the IR sees it.
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -156,6 +157,9 @@ Status import_graph(const onnx::GraphProto& gp, ImportState& st, ir::Graph& g, i
     Tensor t;
     JOULE_RETURN_IF_ERROR(tensor_from_proto(tp, st.model_dir, st.limits.max_tensor_bytes, where + ": initializer '" + tp.name() + "'", t));
     g.add_constant(tp.name(), std::move(t));
+    // The ModelProto is this import's own parse: drop each weight's bytes once converted, so the weights
+    // are not held twice (proto + tensor) while the rest of the model imports.
+    if (tp.has_raw_data()) std::string().swap(*const_cast<onnx::TensorProto&>(tp).mutable_raw_data());
   }
   if (gp.sparse_initializer_size()) return unsupported(where + ": sparse initializers are not supported");
   for (const auto& vi : gp.input()) {
@@ -229,14 +233,11 @@ Status import_graph(const onnx::GraphProto& gp, ImportState& st, ir::Graph& g, i
   return ir::verify_graph(g).with_context(where);
 }
 
-}  // namespace
-
-Status import_model_from_bytes(const void* data, size_t size, const std::string& model_dir, const std::string& label,
-                               ir::Graph& out, const ImportLimits& limits) {
-  if (size > limits.max_file_bytes || size > (size_t{1} << 31) - 1)
-    return resource_limit(label + ": file of " + std::to_string(size) + " bytes is too large for protobuf (use external data for big weights)");
+/// Parses a ModelProto from `cis` and imports it (import_model reads the file through it in pieces, so
+/// the file's bytes are never held next to the parsed model).
+Status import_model_from_stream(google::protobuf::io::CodedInputStream& cis, const std::string& model_dir,
+                                const std::string& label, ir::Graph& out, const ImportLimits& limits) {
   onnx::ModelProto mp;
-  google::protobuf::io::CodedInputStream cis(static_cast<const uint8_t*>(data), static_cast<int>(size));
   cis.SetRecursionLimit(200);
   if (!mp.ParseFromCodedStream(&cis) || !cis.ConsumedEntireMessage())
     return invalid_model(label + ": not a valid ONNX model (protobuf parse failed: truncated or corrupt file)");
@@ -257,20 +258,33 @@ Status import_model_from_bytes(const void* data, size_t size, const std::string&
   return import_graph(mp.graph(), st, out, 0);
 }
 
+}  // namespace
+
+Status import_model_from_bytes(const void* data, size_t size, const std::string& model_dir, const std::string& label,
+                               ir::Graph& out, const ImportLimits& limits) {
+  if (size > limits.max_file_bytes || size > (size_t{1} << 31) - 1)
+    return resource_limit(label + ": file of " + std::to_string(size) + " bytes is too large for protobuf (use external data for big weights)");
+  google::protobuf::io::CodedInputStream cis(static_cast<const uint8_t*>(data), static_cast<int>(size));
+  return import_model_from_stream(cis, model_dir, label, out, limits);
+}
+
 Status import_model(const std::string& path, ir::Graph& out, const ImportLimits& limits) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return io_error(path + ": no such file");
   uint64_t size = fs::file_size(path, ec);
   if (ec) return io_error(path + ": cannot read file size");
   if (size > limits.max_file_bytes) return resource_limit(path + ": file is larger than the import limit");
+  if (size > (uint64_t{1} << 31) - 1)
+    return resource_limit(path + ": file of " + std::to_string(size) + " bytes is too large for protobuf (use external data for big weights)");
   std::ifstream in(path, std::ios::binary);
   if (!in) return io_error(path + ": cannot open file");
-  std::string buf(size, '\0');
-  in.read(buf.data(), static_cast<std::streamsize>(size));
-  if (!in) return io_error(path + ": read failed");
   std::string dir = fs::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
-  return import_model_from_bytes(buf.data(), buf.size(), dir, path, out, limits);
+  google::protobuf::io::IstreamInputStream zin(&in, 1 << 20);
+  google::protobuf::io::CodedInputStream cis(&zin);
+  Status st = import_model_from_stream(cis, dir, path, out, limits);
+  if (!st.is_ok() && in.bad()) return io_error(path + ": read failed");
+  return st;
 }
 
 Status load_tensor_pb(const std::string& path, Tensor& out, std::string* name) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -109,6 +110,36 @@ Status compile_graph(const ir::Graph& g, const std::vector<const ir::Graph*>& an
   const ops::OpRegistry& oreg = ops::OpRegistry::builtin();
   const kernels::KernelRegistry& kreg = kernels::KernelRegistry::builtin();
   std::vector<std::vector<int>> implicit;  // per step: depth-0 ids read by its bodies
+  // CompileOptions::release_packed_constants: readers not compiled yet, and constants someone needs whole.
+  const bool release = opts.release_packed_constants && ancestors.empty();
+  std::vector<int> readers_left;
+  std::vector<char> needed;
+  if (release) {
+    readers_left.assign(g.values.size(), 0);
+    needed.assign(g.values.size(), 0);
+    for (auto& np : g.nodes)
+      for (ir::Value* v : np->inputs)
+        if (v && owns(g, v) && v->is_constant()) ++readers_left[static_cast<size_t>(v->id)];
+    for (ir::Value* v : g.outputs)
+      if (v && owns(g, v)) needed[static_cast<size_t>(v->id)] = 1;
+    std::function<void(const ir::Graph&)> mark_body_reads = [&](const ir::Graph& outer) {
+      for (auto& np : outer.nodes)
+        for (auto& [k, a] : np->attrs) {
+          std::vector<const ir::Graph*> bodies;
+          if (a.g) bodies.push_back(a.g.get());
+          for (auto& sg : a.graphs) bodies.push_back(sg.get());
+          for (const ir::Graph* b : bodies) {
+            for (auto& bn : b->nodes)
+              for (ir::Value* v : bn->inputs)
+                if (v && owns(g, v)) needed[static_cast<size_t>(v->id)] = 1;
+            for (ir::Value* v : b->outputs)
+              if (v && owns(g, v)) needed[static_cast<size_t>(v->id)] = 1;
+            mark_body_reads(*b);
+          }
+        }
+    };
+    mark_body_reads(g);
+  }
   for (auto& np : g.nodes) {
     const ir::Node& n = *np;
     const ops::OpDef* op = oreg.find(n.domain, n.op_type);
@@ -138,6 +169,17 @@ Status compile_graph(const ir::Graph& g, const std::vector<const ir::Graph*>& an
     if (!s.kernel && !ancestors.empty()) s.kernel = kreg.reference(n.domain, n.op_type);
     if (!s.kernel) return unsupported(n.label() + ": no kernel accepts its input types");
     if (s.kernel->prepare) JOULE_RETURN_IF_ERROR(s.kernel->prepare(q, s.state));
+    for (size_t i = 0; release && i < n.inputs.size(); ++i) {
+      ir::Value* v = n.inputs[i];
+      if (!v || !owns(g, v) || !v->is_constant()) continue;
+      const size_t id = static_cast<size_t>(v->id);
+      if (!s.state || i >= 32 || ((s.kernel->packed_inputs >> i) & 1u) == 0) needed[id] = 1;
+      if (--readers_left[id] == 0 && !needed[id] && v->constant.raw()) {
+        Tensor husk = Tensor::from_shared(v->constant.dtype(), v->constant.shape(), nullptr, nullptr);
+        husk.quant = v->constant.quant;
+        v->constant = std::move(husk);  // the packed copy in s.state is now the only one
+      }
+    }
     if (kernel_names) (*kernel_names)[n.label()] = s.kernel->name;
     std::vector<int> reads;
     std::vector<const ir::Graph*> inner_anc{&g};
@@ -191,6 +233,13 @@ Status compile_graph(const ir::Graph& g, const std::vector<const ir::Graph*>& an
   for (auto& v : g.values)
     if (v->is_constant()) plan.constants[static_cast<size_t>(v->id)] = v->constant;
   return Status::ok();
+}
+
+int64_t released_constant_bytes(const ir::Graph& g) {
+  int64_t bytes = 0;
+  for (auto& v : g.values)
+    if (v->is_constant() && !v->constant.raw()) bytes += static_cast<int64_t>(v->constant.nbytes());
+  return bytes;
 }
 
 Status run_steps(Frame& frame, ThreadPool* pool, StepAllocator& alloc, uint64_t max_tensor_bytes) {

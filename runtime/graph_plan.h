@@ -46,12 +46,21 @@ struct GraphPlan {
 
 struct CompileOptions {
   Isa isa = Isa::kScalar;
+  /// Main graph only: drop a constant's storage (in the graph's Value, so in the plan too) once its last
+  /// reader is compiled, when every reader packed it in prepare (KernelDef::packed_inputs with a non-null
+  /// state): weights are then held once (packed), and at most one weight twice while compiling. Graph
+  /// outputs, values read by bodies (If/Loop/Scan) and the bodies' own constants are kept. A released
+  /// constant keeps its dtype, shape and quant params (data null), so run-time shape inference still sees it.
+  bool release_packed_constants = false;
 };
 
 /// Compiles `g`; `ancestors` are the enclosing graphs, innermost first (empty for the main graph).
 /// `unsupported_ops` collects labels of nodes without an op or kernel (the caller reports them).
 Status compile_graph(const ir::Graph& g, const std::vector<const ir::Graph*>& ancestors, const CompileOptions& opts,
                      GraphPlan& plan, std::string& unsupported_ops, std::map<std::string, std::string>* kernel_names);
+
+/// Bytes of `g`'s constants whose storage was released (CompileOptions::release_packed_constants).
+int64_t released_constant_bytes(const ir::Graph& g);
 
 /// Live tensors of one run of one graph.
 struct Frame {

@@ -138,6 +138,8 @@ Status Session::Impl::build() {
   std::string unsupported_ops;
   CompileOptions copts;
   copts.isa = isa;
+  // Weights held once (packed) unless asked otherwise; the CUDA plan uploads from the graph's constants.
+  copts.release_packed_constants = !options.keep_constants && options.device != "cuda";
   JOULE_RETURN_IF_ERROR(compile_graph(graph, {}, copts, main, unsupported_ops, &stats.kernel_for_node));
   if (!unsupported_ops.empty()) return unsupported("unsupported ops: " + unsupported_ops);
   for (auto& v : graph.values)
@@ -162,6 +164,8 @@ Status Session::Impl::build() {
     stats.kernel_for_node.clear();
     JOULE_RETURN_IF_ERROR(CudaPlan::create(graph, cuda, &stats.kernel_for_node, nullptr));
   }
+  stats.released_constant_bytes = released_constant_bytes(graph);  // runtime/graph_plan.h
+  stats.resident_constant_bytes = stats.constant_bytes - stats.released_constant_bytes;
   for (ir::Value* v : graph.outputs) outputs.push_back(io_info(*v));
   pool = std::make_unique<ThreadPool>(options.threads);
   return Status::ok();

@@ -168,8 +168,9 @@ template <int U>
 void add_linalg(KernelRegistry& r, const char* matmul_name, const char* gemm_name) {
   const Isa isa = ukernel(U).isa;
   const int prio = 10 + static_cast<int>(isa);
-  r.add({"", "MatMul", matmul_name, Device::kCpu, isa, prio, matmul_accepts, matmul_prepare<U>, matmul_run<U>});
-  r.add({"", "Gemm", gemm_name, Device::kCpu, isa, prio, gemm_accepts, gemm_prepare<U>, gemm_run<U>});
+  // B (input 1) packed in prepare: with a constant B its K and N never change, so run() always uses the pack.
+  r.add(with_packed_inputs({"", "MatMul", matmul_name, Device::kCpu, isa, prio, matmul_accepts, matmul_prepare<U>, matmul_run<U>}, 1u << 1));
+  r.add(with_packed_inputs({"", "Gemm", gemm_name, Device::kCpu, isa, prio, gemm_accepts, gemm_prepare<U>, gemm_run<U>}, 1u << 1));
 }
 
 }  // namespace

@@ -80,7 +80,9 @@ Status run(KernelContext& ctx) {
 template <int U>
 void add_variant(KernelRegistry& r, const char* name) {
   const Isa isa = ukernel(U).isa;
-  r.add({"joule", "MatMulBias", name, Device::kCpu, isa, 10 + static_cast<int>(isa), accepts, prepare<U>, run<U>});
+  // B (input 1) packed in prepare; a constant B keeps its K and N, so run() always uses the pack.
+  r.add(with_packed_inputs({"joule", "MatMulBias", name, Device::kCpu, isa, 10 + static_cast<int>(isa), accepts, prepare<U>, run<U>},
+                           1u << 1));
 }
 
 }  // namespace

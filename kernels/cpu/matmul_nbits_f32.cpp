@@ -217,10 +217,12 @@ Status nbits_run(KernelContext& ctx) {
 }  // namespace
 
 void register_cpu_matmul_nbits(KernelRegistry& r) {
-  r.add({"com.microsoft", "MatMulNBits", kKernels[0].name, Device::kCpu, Isa::kAvx2, 12, nbits_accepts, nbits_prepare,
-         nbits_run<0>});
-  r.add({"com.microsoft", "MatMulNBits", kKernels[1].name, Device::kCpu, Isa::kAvx512, 13, nbits_accepts, nbits_prepare,
-         nbits_run<1>});
+  // B, scales, zero_points (inputs 1-3) live only in the prepared panels; run() reads just A and bias.
+  const uint32_t packed = (1u << 1) | (1u << 2) | (1u << 3);
+  r.add(with_packed_inputs({"com.microsoft", "MatMulNBits", kKernels[0].name, Device::kCpu, Isa::kAvx2, 12, nbits_accepts,
+                            nbits_prepare, nbits_run<0>}, packed));
+  r.add(with_packed_inputs({"com.microsoft", "MatMulNBits", kKernels[1].name, Device::kCpu, Isa::kAvx512, 13, nbits_accepts,
+                            nbits_prepare, nbits_run<1>}, packed));
 }
 
 }  // namespace joule::kernels::cpu

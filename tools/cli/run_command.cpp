@@ -28,7 +28,9 @@ constexpr const char* kRunHelp =
     "  --device D      cpu (default) or cuda (needs a CUDA build and a GPU; static input shapes)\n"
     "  --shape N=DIMS  bind a symbolic input shape, e.g. --shape input=1x3x224x224 (repeatable)\n"
     "  --repeat N      run N times and report the median latency (default 1)\n"
-    "  --warmup N      untimed runs before the timed ones (default 0)\n";
+    "  --warmup N      untimed runs before the timed ones (default 0)\n"
+    "  --keep-constants  keep the original weights that kernels packed at load (default: dropped,\n"
+    "                  so weights are held once; SessionOptions::keep_constants)\n";
 
 int fail(const Status& s) {
   std::cerr << "joule run: error: " << s.message() << "\n";
@@ -38,7 +40,7 @@ int fail(const Status& s) {
 
 int run_command(int argc, char** argv) {
   ParsedArgs a;
-  Status st = parse_args(argc, argv, 2, {"--help", "-h"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--warmup", "--device", "--shape"}, {}, a);
+  Status st = parse_args(argc, argv, 2, {"--help", "-h", "--keep-constants"}, {"--inputs", "--outputs", "--threads", "--isa", "--repeat", "--warmup", "--device", "--shape"}, {}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {
     std::cout << kRunHelp;
@@ -58,6 +60,7 @@ int run_command(int argc, char** argv) {
   int64_t warmup = 0;
   if (a.has("--warmup") && !(st = parse_int_option("--warmup", a.get("--warmup"), warmup)).is_ok()) return fail(st);
   opts.isa = a.get("--isa");
+  opts.keep_constants = a.has("--keep-constants");
   opts.device = a.get("--device", "cpu");  // cuda: runtime/cuda_plan.h (static shapes)
   for (const std::string& sh : a.all("--shape")) {  // binds symbolic input dims (the CUDA path needs them)
     std::string name;

@@ -27,6 +27,11 @@ struct SessionOptions {
   std::map<std::string, Shape> input_shapes;
   /// Largest single tensor a run may allocate; protects against absurd shapes.
   uint64_t max_tensor_bytes = uint64_t{8} << 30;
+  /// Keep every constant's original storage. By default a constant read only by kernels that packed it
+  /// at load (MatMul/Gemm/MatMulBias B, MatMulNBits weights) is dropped after build, so weights are held
+  /// once; graph() then shows such constants with their dtype and shape but no data. Set this to export
+  /// or inspect the session's optimized graph with its weights.
+  bool keep_constants = false;
 };
 
 /// Name, dtype and shape (-1 for symbolic dims) of a model input or output.
@@ -42,7 +47,9 @@ struct IoInfo {
 struct SessionStats {
   int64_t peak_activation_bytes = -1;  // from the memory planner; -1 when shapes are dynamic
   int64_t naive_activation_bytes = -1; // sum of all activations without reuse
-  int64_t constant_bytes = 0;
+  int64_t constant_bytes = 0;           // all constants of the optimized graph, as loaded
+  int64_t released_constant_bytes = 0;  // of those, dropped after their kernels packed them (keep_constants)
+  int64_t resident_constant_bytes = 0;  // constant storage the session still holds (besides packed copies)
   size_t node_count = 0;
   std::map<std::string, std::string> kernel_for_node;  // node label -> kernel name
 };
