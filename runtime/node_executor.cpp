@@ -67,7 +67,8 @@ Status execute_node(const ops::OpDef& op, const kernels::KernelDef& kernel, cons
       return internal_error(node.label() + ": inference left output " + std::to_string(i) + " without dtype or shape");
     if (shape_overflows(d.shape))
       return resource_limit(node.label() + ": output '" + node.outputs[i]->name + "' has an absurd shape " + shape_to_string(d.shape));
-    JOULE_RETURN_IF_ERROR(alloc.allocate(i, d.dtype, d.shape, outputs[i]).with_context(node.label() + " output '" + node.outputs[i]->name + "'"));
+    Status st = alloc.allocate(i, d.dtype, d.shape, outputs[i]);  // the context string is built only on failure
+    if (!st.is_ok()) return st.with_context(node.label() + " output '" + node.outputs[i]->name + "'");
     ctx.outputs[i] = &outputs[i];
   }
   return kernel.run(ctx);

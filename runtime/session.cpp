@@ -7,6 +7,7 @@
 #include "kernels/kernel_registry.h"
 #include "onnx_import/onnx_import.h"
 #include "quant/qdq_fusion.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/cuda_plan.h"
 #include "runtime/graph_plan.h"
 #include "runtime/node_executor.h"
@@ -36,6 +37,7 @@ struct Session::Impl {
   MemoryPlan plan;
   mutable std::mutex arena_mu;
   mutable std::vector<std::shared_ptr<void>> free_arenas;
+  std::shared_ptr<BufferPool> buffers = std::make_shared<BufferPool>();  // values the arena does not hold
   std::unique_ptr<CudaPlan> cuda;  // device "cuda": runtime/cuda_plan.h runs the graph instead of `main`
 
   Status build();
@@ -64,6 +66,7 @@ struct PlannedAllocator final : StepAllocator {
   std::shared_ptr<void> arena_owner;
   HeapAllocator heap;
   const std::vector<Tensor*>* bound = nullptr;  // by value id: caller tensor bound to a graph output, or null
+  BufferPool* buffers = nullptr;                // reuses freed blocks across steps and runs instead of the heap
 
   PlannedAllocator(const ir::Graph* g, const MemoryPlan* p, std::byte* a, std::shared_ptr<void> owner, uint64_t max)
       : graph(g), plan(p), arena(a), arena_owner(std::move(owner)), heap(max) {}
@@ -87,6 +90,7 @@ struct PlannedAllocator final : StepAllocator {
         return Status::ok();
       }
     }
+    if (buffers) return buffers->allocate(dtype, shape, heap.max_bytes, out);
     return heap.allocate(idx, dtype, shape, out);
   }
 };
@@ -258,6 +262,7 @@ Status Session::Impl::run(const std::vector<std::pair<std::string, Tensor>>& in,
   }
   PlannedAllocator alloc(&graph, &plan, static_cast<std::byte*>(arena.get()), arena, options.max_tensor_bytes);
   if (bound) alloc.bound = &bound_by_id;
+  alloc.buffers = buffers.get();
   Status status = run_steps(frame, pool.get(), alloc, options.max_tensor_bytes);
   if (status.is_ok()) {
     if (!bound) out.assign(graph.outputs.size(), Tensor());
