@@ -17,12 +17,16 @@ DEMO="$BUILD_DIR/demo"
 # INT4 weights (the classifier Gemm as com.microsoft MatMulNBits, GPTQ rounding on the same samples).
 "$BUILD_DIR/bin/joule" quantize "$DEMO/digits_cnn.onnx" -o "$DEMO/digits_cnn_int4.onnx" --int4 --method gptq \
   --calib "$DEMO/samples" --report "$DEMO/quantize_int4_report.txt" >/dev/null
+# Prune, then quantize: the pruned model with INT8 weights and activations (the passes compose).
+"$BUILD_DIR/bin/joule" quantize "$DEMO/digits_cnn_pruned30.onnx" -o "$DEMO/digits_cnn_pruned30_int8.onnx" \
+  --calib "$DEMO/samples" >/dev/null
 # The variants compared with the FP32 reference (the first): one line each.
 VARIANTS=(
   "$DEMO/digits_cnn.onnx"
   "$DEMO/digits_cnn_int8.onnx"
   "$DEMO/digits_cnn_int4.onnx"
   "$DEMO/digits_cnn_pruned30.onnx"
+  "$DEMO/digits_cnn_pruned30_int8.onnx"
 )
 "$BUILD_DIR/bin/joule" bench "${VARIANTS[@]}" --eval "$DEMO/samples" --labels "$DEMO/labels.txt" \
   --csv "$DEMO/emissions.csv" --plot "$DEMO/bench.svg"

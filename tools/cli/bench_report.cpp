@@ -56,6 +56,14 @@ std::string iso_now() {
   return buf;
 }
 
+// A variant's name for a column `width` wide (2 of which hold the "* " marker, 1 the gap): the whole name when
+// it fits, else "..." and its end.
+std::string variant_label(const std::string& name, int width) {
+  const size_t room = static_cast<size_t>(width - 3);
+  if (name.size() <= room) return name;
+  return "..." + name.substr(name.size() - (room - 3));
+}
+
 }  // namespace
 
 void choose_greenest(const BenchConfig& cfg, std::vector<BenchVariant>& vars) {
@@ -105,15 +113,19 @@ void print_table(std::ostream& os, const BenchConfig& cfg, const std::vector<Ben
      << fmt(cfg.min_seconds, 2) << " s; +- is the 95% CI over repeats\n";
   os << "carbon: " << fmt(cfg.grid_intensity, 0) << " gCO2e/kWh (" << cfg.grid_source << ")\n\n";
 
+  // The name column fits the longest variant name (22..44 characters); a longer name keeps its end, which
+  // is what tells variants of one model apart ("...pruned30_int8.onnx").
+  int name_w = 22;
+  for (auto& v : vars) name_w = std::max(name_w, static_cast<int>(v.name.size()) + 3);
+  name_w = std::min(name_w, 44);
   std::string e_label = cfg.measured ? "mJ/inf" : "mJ/inf(est)";
-  os << std::left << std::setw(22) << "variant" << std::right << std::setw(9) << "size KB" << std::setw(9) << "p50 ms"
+  os << std::left << std::setw(name_w) << "variant" << std::right << std::setw(9) << "size KB" << std::setw(9) << "p50 ms"
      << std::setw(9) << "p90 ms" << std::setw(9) << "p99 ms" << std::setw(9) << "mean ms" << std::setw(10) << "inf/s"
      << std::setw(8) << "W avg" << std::setw(22) << e_label << std::setw(20) << "above idle" << std::setw(10)
      << "mWh/1k" << std::setw(10) << "gCO2e/1k" << std::setw(10) << "peak MB" << "\n";
   for (auto& v : vars) {
-    std::string nm = (v.greenest ? "* " : "  ") + v.name;
-    if (nm.size() > 21) nm = nm.substr(0, 18) + "...";
-    os << std::left << std::setw(22) << nm << std::right << std::setw(9) << fmt(v.size_bytes / 1024.0, 1) << std::setw(9)
+    std::string nm = (v.greenest ? "* " : "  ") + variant_label(v.name, name_w);
+    os << std::left << std::setw(name_w) << nm << std::right << std::setw(9) << fmt(v.size_bytes / 1024.0, 1) << std::setw(9)
        << fmt(v.p50) << std::setw(9) << fmt(v.p90) << std::setw(9) << fmt(v.p99) << std::setw(9) << fmt(v.mean_ms)
        << std::setw(10) << fmt(v.throughput, 1) << std::setw(8) << fmt(v.avg_watts, 2) << std::setw(22)
        << (fmt(v.j_per_inf * 1e3, 4) + " +- " + fmt(v.j_per_inf_ci * 1e3, 4)) << std::setw(20)
@@ -122,14 +134,13 @@ void print_table(std::ostream& os, const BenchConfig& cfg, const std::vector<Ben
        << fmt(v.peak_rss_bytes / 1048576.0, 1) << "\n";
   }
   os << "\nfidelity against " << vars[0].name << (cfg.labelled ? "" : " (no --labels: accuracy not computed)") << ":\n";
-  os << std::left << std::setw(22) << "variant" << std::right << std::setw(10) << "top-1 agr" << std::setw(10) << "cosine"
+  os << std::left << std::setw(name_w) << "variant" << std::right << std::setw(10) << "top-1 agr" << std::setw(10) << "cosine"
      << std::setw(12) << "max abs err" << std::setw(13) << "mean abs err" << std::setw(10) << "accuracy" << std::setw(10)
      << "drop pp" << "   verdict\n";
   for (size_t i = 0; i < vars.size(); ++i) {
     auto& v = vars[i];
-    std::string nm = (v.greenest ? "* " : "  ") + v.name;
-    if (nm.size() > 21) nm = nm.substr(0, 18) + "...";
-    os << std::left << std::setw(22) << nm << std::right << std::setw(10) << fmt(v.top1_agreement * 100, 1) + "%"
+    std::string nm = (v.greenest ? "* " : "  ") + variant_label(v.name, name_w);
+    os << std::left << std::setw(name_w) << nm << std::right << std::setw(10) << fmt(v.top1_agreement * 100, 1) + "%"
        << std::setw(10) << fmt(v.cosine, 5) << std::setw(12) << fmt_g(v.max_abs_error) << std::setw(13)
        << fmt_g(v.mean_abs_error) << std::setw(10) << (cfg.labelled ? fmt(v.accuracy * 100, 2) + "%" : "-")
        << std::setw(10) << (cfg.labelled ? fmt(drop_pp(vars, i), 2) : "-") << "   " << v.verdict << "\n";
