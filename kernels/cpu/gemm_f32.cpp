@@ -118,6 +118,14 @@ void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, con
   if (threads > 1) nchunks = std::min<int64_t>(panels, ceil_div(4 * threads, mblocks));
   const int64_t chunk_panels = ceil_div(panels, nchunks);
   nchunks = ceil_div(panels, chunk_panels);
+  // Several N chunks per M block: pack A once here instead of once per task (every chunk of a block would
+  // pack the same A block again, which costs CPU time only when threads > 1). Same values, same sums.
+  thread_local std::vector<float> apack_all;
+  if (!packed_a && nchunks > 1 && k > 0) {
+    apack_all.resize(static_cast<size_t>(packed_a_size(uk, m, k)));
+    pack_a_f32(uk, a, a_rs, a_cs, m, k, apack_all.data());
+    packed_a = apack_all.data();
+  }
 
   auto task = [&](int64_t t) {
     const int64_t ib = t / nchunks, jb = t % nchunks;
