@@ -10,10 +10,10 @@ if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
 endif()
 
 set(_joule_san -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-target_compile_options(joule PRIVATE -fsanitize=fuzzer-no-link ${_joule_san} -g)
+target_compile_options(joule PRIVATE -fsanitize=fuzzer-no-link ${_joule_san} -gline-tables-only)
 target_link_options(joule PUBLIC ${_joule_san})
 
 add_executable(import_fuzzer ${CMAKE_SOURCE_DIR}/tests/fuzz/import_fuzzer.cpp)
-target_compile_options(import_fuzzer PRIVATE -fsanitize=fuzzer ${_joule_san} -g)
+target_compile_options(import_fuzzer PRIVATE -fsanitize=fuzzer ${_joule_san} -gline-tables-only)
 target_link_options(import_fuzzer PRIVATE -fsanitize=fuzzer ${_joule_san})
 target_link_libraries(import_fuzzer PRIVATE joule)
