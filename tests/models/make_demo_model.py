@@ -55,6 +55,36 @@ def build_model(torch):
     return DigitsCNN()
 
 
+def train_digits_cnn(torch, np):
+    """Trains build_model()'s CNN on scikit-learn's digits (stratified 75/25 split, Adam, 15 epochs, batch 32)
+    with torch's global RNG as the caller seeded it; returns (model in eval mode, x_train, x_test, y_train,
+    y_test), images as float32 [N, 1, 8, 8] in [0, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images.astype(np.float32) / 16.0)[:, None, :, :]  # [N, 1, 8, 8], values in [0, 1]
+    y = digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+
+    model = build_model(torch)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    for _epoch in range(15):
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), 32):
+            idx = perm[i:i + 32]
+            opt.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model, x_train, x_test, y_train, y_test
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output folder")
@@ -83,26 +113,7 @@ def main():
     np.random.seed(0)
     torch.set_num_threads(1)  # bit-for-bit identical training on every machine with the same torch
 
-    digits = load_digits()
-    x = (digits.images.astype(np.float32) / 16.0)[:, None, :, :]  # [N, 1, 8, 8], values in [0, 1]
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-
-    model = build_model(torch)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    for _epoch in range(15):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 32):
-            idx = perm[i:i + 32]
-            opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-    model.eval()
+    model, x_train, x_test, y_train, y_test = train_digits_cnn(torch, np)
 
     with torch.no_grad():
         logits_test = model(torch.from_numpy(x_test)).numpy()

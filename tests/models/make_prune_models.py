@@ -135,29 +135,10 @@ def main():
 def make_digits(out, np, onnx, torch, numpy_helper):
     """The demo digits CNN, with a held-out test split saved as sample folders."""
     import sys
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import make_demo_model
     torch.manual_seed(0)
-    digits = load_digits()
-    x = (digits.images.astype(np.float32) / 16.0)[:, None, :, :]
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    model = make_demo_model.build_model(torch)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    for _epoch in range(15):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 32):
-            idx = perm[i:i + 32]
-            opt.zero_grad()
-            loss_fn(model(xt[idx]), yt[idx]).backward()
-            opt.step()
-    model.eval()
+    model, x_train, x_test, y_train, y_test = make_demo_model.train_digits_cnn(torch, np)
     with torch.no_grad():
         acc = float((model(torch.from_numpy(x_test)).numpy().argmax(1) == y_test).mean())
     folder = os.path.join(out, "digits")
