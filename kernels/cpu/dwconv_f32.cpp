@@ -1,11 +1,17 @@
 // Depthwise Conv (group == C == M > 1, weights [C,1,KH,KW], 2-D, any kernel size, stride, dilation, pads).
-// Two AVX2 paths, chosen per node at run time:
+// Three AVX2 paths, chosen per node at run time:
+//  - dwconv3x3_rows_f32__avx2: 3x3, dilation 1, stride 1 (the kernel also does stride 2), OW >= kRowsMinOW
+//    (MobileNetV2's 112x112 and 56x56 stride-1 depthwise): NCHW planes, 8 output columns x 4 output
+//    rows per pass, no interleave/de-interleave; one task per plane. On smaller planes and at stride 2
+//    its per-plane set-up (padded copy, row tails) cost more than c8's transposes (measured per layer).
 //  - dwconv_f32_c8__avx2 (default): 8 channels per ymm (one lane each), so small planes keep full
 //    vectors; one task per (image, block of 8 channels); weights interleaved [C/8][KH*KW][8] at prepare.
-//  - dwconv_f32__avx2 (wide planes): one plane at a time, 8 output columns per ymm; taken for 3x3/5x5,
-//    stride 1, dilation 1 when OW >= kWidePlane, where it avoids the interleave/de-interleave copies.
+//  - dwconv_f32__avx2 (wide planes): one plane at a time, 8 output columns per ymm; taken for 5x5 (3x3
+//    goes to the rows kernel), stride 1, dilation 1 when OW >= kWidePlane.
 // Bias and a fused Relu/Clip ("joule.activation") are applied in the kernel.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -18,6 +24,13 @@ namespace joule::kernels::cpu {
 namespace {
 
 constexpr int64_t kWidePlane = 32;
+constexpr int64_t kRowsMinOW = 32;
+
+/// JOULE_DWCONV_PATH=c8|wide|rows forces a path where its kernel can run the node (benchmarks, tests).
+const char* forced_path() {
+  const char* e = std::getenv("JOULE_DWCONV_PATH");
+  return e && *e ? e : nullptr;
+}
 
 bool dwconv_accepts(const KernelQuery& q) {
   if (q.inputs.size() < 2) return false;
@@ -99,8 +112,30 @@ Status dwconv_run(KernelContext& ctx) {
   read_fused_activation(ctx.node, ep);
   const float* bias = ctx.has_input(2) && ctx.in(2).numel() == C ? ctx.in(2).data<float>() : nullptr;
 
-  const bool wide = g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-                    g.ow >= kWidePlane;
+  const char* force = forced_path();
+  auto forced = [&](const char* name) { return force && std::strcmp(force, name) == 0; };
+  const bool rows_ok = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.sh == g.sw && (g.sh == 1 || g.sh == 2);
+  const bool wide_ok = g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+  const bool rows = rows_ok && (force ? forced("rows") : g.sh == 1 && g.ow >= kRowsMinOW);
+  const bool wide = !rows && wide_ok && (force ? forced("wide") : g.ow >= kWidePlane);
+  if (rows) {
+    const int64_t scratch = dwconv3x3_rows_scratch(g);
+    auto planes = [&](int64_t b, int64_t e) {
+      thread_local std::vector<float> buf;
+      if (buf.size() < static_cast<size_t>(scratch)) buf.resize(static_cast<size_t>(scratch));
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t c = t % C;
+        dwconv3x3_rows_f32__avx2(g, x.data<float>() + t * in_plane, w.data<float>() + c * 9, bias ? bias[c] : 0.0f, ep,
+                                 y.data<float>() + t * out_plane, buf.data());
+      }
+    };
+    if (ctx.pool && ctx.pool->threads() > 1) {
+      ctx.pool->parallel_for(N * C, 1, planes);
+    } else {
+      planes(0, N * C);
+    }
+    return Status::ok();
+  }
   if (wide) {
     DwConvPlane p{g.h, g.w, g.oh, g.ow, g.kh, 1, g.pad_t, g.pad_l};
     auto planes = [&](int64_t b, int64_t e) {

@@ -30,4 +30,13 @@ int64_t dwconv_f32_c8_scratch(const DwConvGeom& g);
 void dwconv_f32_c8__avx2(const DwConvGeom& g, const float* x, int64_t nch, const float* w8, const float* bias8,
                          const GemmEpilogue& ep, float* y, float* scratch);
 
+/// Floats of scratch dwconv3x3_rows_f32__avx2 needs for `g`.
+int64_t dwconv3x3_rows_scratch(const DwConvGeom& g);
+
+/// One NCHW channel plane of a 3x3 depthwise conv with dilation 1 and stride sh == sw in {1, 2}: 8 output
+/// columns per ymm, 4 output rows per pass; w9 is the plane's [3][3] weights. Per element: bias + taps
+/// in (kh, kw) order, then ep.act/lo/hi.
+void dwconv3x3_rows_f32__avx2(const DwConvGeom& g, const float* x, const float* w9, float bias, const GemmEpilogue& ep,
+                              float* y, float* scratch);
+
 }  // namespace joule::kernels::cpu

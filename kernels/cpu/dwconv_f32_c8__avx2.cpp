@@ -13,6 +13,30 @@
 namespace joule::kernels::cpu {
 namespace {
 
+// dst[j * ld_dst + i] = src[i * ld_src + j] for an 8x8 block.
+inline void transpose8x8(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld_src);
+  __m256 r2 = _mm256_loadu_ps(src + 2 * ld_src), r3 = _mm256_loadu_ps(src + 3 * ld_src);
+  __m256 r4 = _mm256_loadu_ps(src + 4 * ld_src), r5 = _mm256_loadu_ps(src + 5 * ld_src);
+  __m256 r6 = _mm256_loadu_ps(src + 6 * ld_src), r7 = _mm256_loadu_ps(src + 7 * ld_src);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst + 0 * ld_dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 1 * ld_dst, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ld_dst, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ld_dst, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ld_dst, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ld_dst, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ld_dst, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ld_dst, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 // Interleaves rows [0, Hb) x columns [0, Wb) of the padded window of `nch` planes into buf[Hb][Wb][8].
 void pack_c8(const DwConvGeom& g, const float* x, int64_t nch, int64_t hb, int64_t wb, float* buf) {
   const int64_t plane = g.h * g.w;
@@ -30,29 +54,7 @@ void pack_c8(const DwConvGeom& g, const float* x, int64_t nch, int64_t hb, int64
     int64_t c = c_lo;
     if (nch == 8) {
       // 8 columns x 8 channels per step: an 8x8 transpose in registers.
-      for (; c + 8 <= c_hi; c += 8) {
-        __m256 r0 = _mm256_loadu_ps(src + c), r1 = _mm256_loadu_ps(src + plane + c);
-        __m256 r2 = _mm256_loadu_ps(src + 2 * plane + c), r3 = _mm256_loadu_ps(src + 3 * plane + c);
-        __m256 r4 = _mm256_loadu_ps(src + 4 * plane + c), r5 = _mm256_loadu_ps(src + 5 * plane + c);
-        __m256 r6 = _mm256_loadu_ps(src + 6 * plane + c), r7 = _mm256_loadu_ps(src + 7 * plane + c);
-        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        float* d = row + c * 8;
-        _mm256_storeu_ps(d + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_storeu_ps(d + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_storeu_ps(d + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_storeu_ps(d + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_storeu_ps(d + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
-      }
+      for (; c + 8 <= c_hi; c += 8) transpose8x8(src + c, plane, row + c * 8, 8);
     }
     for (; c < c_hi; ++c) {
       float* d = row + c * 8;
@@ -118,9 +120,12 @@ void dwconv_f32_c8__avx2(const DwConvGeom& g, const float* x, int64_t nch, const
   }
   // De-interleave out[OH*OW][8] into the nch output planes.
   const int64_t n = g.oh * g.ow;
+  int64_t p0 = 0;
+  if (nch == 8)
+    for (; p0 + 8 <= n; p0 += 8) transpose8x8(out + p0 * 8, 8, y + p0, n);
   for (int64_t l = 0; l < nch; ++l) {
     float* yl = y + l * n;
-    for (int64_t p = 0; p < n; ++p) yl[p] = out[p * 8 + l];
+    for (int64_t p = nch == 8 ? p0 : 0; p < n; ++p) yl[p] = out[p * 8 + l];
   }
 }
 

@@ -202,6 +202,7 @@ std::vector<OracleCase> conv_cases() {
       {1, 5, 1, 113, 16, 3, 1, 1, 1, 1, true},    // pixels x channels with 113 pixels: two M blocks of packed col^T
   };
   auto is_dw = [](const std::string& k) { return k.rfind("dwconv", 0) == 0; };
+  auto is_pw = [](const std::string& k) { return k.rfind("conv1x1", 0) == 0; };  // 2-D 1x1 / stride 1 / no pads only
   for (const P& p : ps) {
     const int64_t oh = conv_out(p.h, p.k, p.s, p.d, p.p, p.p), ow = conv_out(p.w, p.k, p.s, p.d, p.p, p.p);
     std::vector<Tensor> in = {f32({p.n, p.c, p.h, p.w}), f32({p.m, p.c / p.group, p.k, p.k})};
@@ -214,7 +215,8 @@ std::vector<OracleCase> conv_cases() {
     set_attr(c.node, "dilations", std::vector<int64_t>{p.d, p.d});
     set_attr(c.node, "pads", std::vector<int64_t>{p.p, p.p, p.p, p.p});
     set_attr(c.node, "group", p.group);
-    c.accepted_by = [is_dw](const std::string& k) { return !is_dw(k); };
+    const bool pointwise = p.k == 1 && p.s == 1 && p.p == 0 && p.group == 1;
+    c.accepted_by = [is_dw, is_pw, pointwise](const std::string& k) { return !is_dw(k) && (pointwise || !is_pw(k)); };
     cs.push_back(std::move(c));
   }
   {  // small plane with the input shape unknown at load: W^T packed lazily on the first run
@@ -222,14 +224,14 @@ std::vector<OracleCase> conv_cases() {
                              "2x2 plane, input shape unknown at load");
     set_attr(c.node, "pads", std::vector<int64_t>{1, 1, 1, 1});
     c.input0_unknown_at_load = true;
-    c.accepted_by = [is_dw](const std::string& k) { return !is_dw(k); };
+    c.accepted_by = [is_dw, is_pw](const std::string& k) { return !is_dw(k) && !is_pw(k); };
     cs.push_back(std::move(c));
   }
   {  // 1-D conv, fused Relu
     OracleCase c = make_case("Conv", {f32({1, 5, 23}), f32({7, 5, 3}), f32({7})}, {false, true, true}, {1, 7, 21}, "1-D, fused Relu");
     set_attr(c.node, "joule.activation", std::string("Relu"));
     c.post_ref = relu_inplace;
-    c.accepted_by = [is_dw](const std::string& k) { return !is_dw(k); };
+    c.accepted_by = [is_dw, is_pw](const std::string& k) { return !is_dw(k) && !is_pw(k); };
     cs.push_back(std::move(c));
   }
   // Depthwise: the GEMM conv refuses it, dwconv_* takes any 2-D geometry (8-channel-lane path, and the

@@ -1,0 +1,25 @@
+// Pointwise (1x1, stride 1, no pads, group 1) f32 Conv straight on NCHW: Y[M, P] = W[M, K] x X[K, P]
+// (P = H*W pixels), no packing of X and bias + Relu/Clip applied in registers before the one store.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/gemm_f32.h"
+
+namespace joule::kernels::cpu {
+
+/// Weights packed for the micro-kernels: [ceil(M/6)][K][6] (zero padded rows), plus 8 floats of slack.
+int64_t conv1x1_packed_w_size(int64_t m, int64_t k);
+void conv1x1_pack_w(const float* w, int64_t m, int64_t k, float* dst);
+
+/// Rows [0, mv) (mv <= 6) x pixels [0, nv) (nv <= 16) of Y (row stride ldy): act(bias[r] + sum_k a[k][r] * b[k*b_rs + j]),
+/// k in order; a is one packed panel [K][6]; b must hold 16 readable floats per k row; bias may be null.
+void conv1x1_6x16__avx2(int64_t k, const float* a, const float* b, int64_t b_rs, const float* bias, const GemmEpilogue& ep,
+                        float* y, int64_t ldy, int64_t mv, int64_t nv);
+
+/// One pixel column for the rows of one packed panel: y[r*ldy] = act(bias[r] + sum_k a[k][r] * b[k*b_rs]) for r < mv,
+/// summed in 4 interleaved partial sums over k (k mod 4), then added in order; a needs 2 floats of slack.
+void conv1x1_6x1__avx2(int64_t k, const float* a, const float* b, int64_t b_rs, const float* bias, const GemmEpilogue& ep,
+                       float* y, int64_t ldy, int64_t mv);
+
+}  // namespace joule::kernels::cpu
