@@ -6,7 +6,9 @@
 For each shape (tests/models/make_int4_models.py: synthetic weights, seq 128, batch 1) it writes the variants with
 `quantize`, then measures, interleaved in one loop, `joule run --threads 1` and `ort_run.js --threads 1` (median of
 --repeat runs after 2 warm-up runs) on each variant, the output cosine against FP32 (joule, mean over the eval
-samples) and the file sizes; INT4 linear-layer weight bytes come from the quantize summary. Prints a Markdown table.
+samples) and the file sizes; INT4 linear-layer weight bytes come from the quantize summary. Prints a Markdown table;
+"joule CPU ms" is the process CPU-time median `joule run` prints (on a loaded machine the wall median also counts
+time spent waiting for a core).
 """
 import argparse
 import os
@@ -52,12 +54,13 @@ def main():
         ev = [os.path.join(models, shape + "_eval", d) for d in sorted(os.listdir(os.path.join(models, shape + "_eval")))][: args.eval]
         variants = [("FP32", fp32, None)]
         for name, extra in (("INT8 dynamic", ["--dynamic"]), ("INT4 RTN", ["--int4"]),
-                            ("INT4 GPTQ", ["--int4", "--method", "gptq", "--calib", calib])):
+                            ("INT4 GPTQ", ["--int4", "--method", "gptq", "--calib", calib]),
+                            ("INT4 GPTQ fp16 scales", ["--int4", "--method", "gptq", "--calib", calib, "--scale-dtype", "fp16"])):
             out = os.path.join(args.work, "%s_%s.onnx" % (shape, name.replace(" ", "_").lower()))
             summary = sh([quantize, fp32, "-o", out] + extra)
             m = re.search(r"INT4 layer weight bytes: (\d+) -> (\d+)", summary)
             variants.append((name, out, (int(m.group(1)), int(m.group(2))) if m else None))
-        lat = {name: {"joule": [], "ort": []} for name, _, _ in variants}
+        lat = {name: {"joule": [], "cpu": [], "ort": []} for name, _, _ in variants}
         outs = {}
         for name, path, _ in variants:  # outputs for the cosine
             outs[name] = []
@@ -69,6 +72,8 @@ def main():
             for name, path, _ in variants:
                 t = sh([joule, "run", path, "--inputs", ev[0], "--threads", "1", "--repeat", str(args.repeat), "--warmup", "2"])
                 lat[name]["joule"].append(float(re.search(r"run median ([\d.]+) ms", t).group(1)))
+                c = re.search(r"cpu median ([\d.]+) ms", t)
+                lat[name]["cpu"].append(float(c.group(1)) if c else float("nan"))
                 if have_ort:
                     t = sh(["node", ort, path, "--inputs", ev[0], "--threads", "1", "--repeat", str(args.repeat), "--warmup", "2"])
                     lat[name]["ort"].append(float(re.search(r"run (?:median )?([\d.]+) ms", t).group(1)))
@@ -76,12 +81,12 @@ def main():
             cos = np.mean([a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(outs["FP32"], outs[name])])
             j = min(lat[name]["joule"])
             o = min(lat[name]["ort"]) if have_ort else float("nan")
-            rows.append((shape, name, j, o, j / o if have_ort else float("nan"), cos, os.path.getsize(path),
+            rows.append((shape, name, j, min(lat[name]["cpu"]), o, j / o if have_ort else float("nan"), cos, os.path.getsize(path),
                          "%.4fx" % (wb[1] / wb[0]) if wb else ""))
-    print("| model | variant | joule ms | ORT 1.30 ms | joule/ORT | cosine vs FP32 | file bytes | INT4 linear weight bytes |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | variant | joule ms | joule CPU ms | ORT 1.30 ms | joule/ORT | cosine vs FP32 | file bytes | INT4 linear weight bytes |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %.1f | %.1f | %.2f | %.6f | %d | %s |" % r)
+        print("| %s | %s | %.1f | %.1f | %.1f | %.2f | %.6f | %d | %s |" % r)
     return 0
 
 

@@ -49,6 +49,36 @@ ir::Node* single_bias_add(ir::Graph& g, ir::Value* v, int64_t n) {
   return only;
 }
 
+// The f16 copy of a f32 constant value, as a new constant named `name`.
+ir::Value* f16_constant(ir::Graph& g, const ir::Value* v, const std::string& name) {
+  Tensor t(DType::kF16, v->constant.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<Half>()[i] = Half(v->constant.data<float>()[i]);
+  return g.add_constant(name, std::move(t));
+}
+
+// fp16 scales: ORT's MatMulNBits types scales and bias like A, so A goes through Cast(to f16) and Y through
+// Cast(to f32) around the node; scales (input 2) and bias (input 5) become f16 constants.
+void wrap_fp16(ir::Graph& g, const std::string& key, const std::string& name, std::vector<ir::Value*>& ins,
+               std::vector<ir::Value*>& outs) {
+  ins[2] = f16_constant(g, ins[2], key + "_int4_scales_f16");
+  if (ins.size() > 5 && ins[5]) ins[5] = f16_constant(g, ins[5], key + "_int4_bias_f16");
+  const int64_t opset = g.opset_imports.count("") ? g.opset_imports.at("") : 13;
+  ir::Value* a16 = g.add_value(key + "_int4_a_f16");
+  a16->desc = ins[0]->desc;
+  a16->desc.dtype = DType::kF16;
+  ir::Node* ca = g.add_node("Cast", {ins[0]}, {a16}, name + "_a_to_f16");
+  ca->opset = opset;
+  ca->attrs["to"] = ir::Attribute::of_int(10);  // FLOAT16
+  ins[0] = a16;
+  ir::Value* y16 = g.add_value(key + "_int4_y_f16");
+  y16->desc = outs[0]->desc;
+  y16->desc.dtype = DType::kF16;
+  ir::Node* cy = g.add_node("Cast", {y16}, {outs[0]}, name + "_y_to_f32");
+  cy->opset = opset;
+  cy->attrs["to"] = ir::Attribute::of_int(1);  // FLOAT
+  outs[0] = y16;
+}
+
 }  // namespace
 
 size_t Int4Report::quantized() const {
@@ -238,6 +268,10 @@ Status quantize_graph_int4(ir::Graph& g, const Int4Options& opts, const std::map
     if (bias_add) g.remove_node(bias_add);
     std::string name = n->name.empty() ? key : n->name;
     g.remove_node(n);
+    if (opts.fp16_scales) {
+      bytes -= static_cast<int64_t>(q.scales.size() * (sizeof(float) - sizeof(Half)));
+      wrap_fp16(g, key, name, ins, outs);
+    }
     ir::Node* m = g.add_node("MatMulNBits", ins, outs, name, "com.microsoft");
     m->opset = 1;
     m->attrs["K"] = ir::Attribute::of_int(cols);

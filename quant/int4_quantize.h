@@ -24,6 +24,9 @@ struct Int4Options {
   Int4Method method = Int4Method::kRtn;
   double damp = 0.01;          // GPTQ: H += damp * mean(diag(H)) * I
   int64_t accuracy_level = 0;  // MatMulNBits attribute: 4 lets kernels quantize activations to int8 (0 = float)
+  // fp16 scales (and bias). ONNX Runtime binds MatMulNBits' scales and bias to A's type (1.30 rejects fp16
+  // scales with f32 A), so each such node runs on fp16 A between Cast(to f16) and Cast(to f32).
+  bool fp16_scales = false;
   std::set<std::string> keep_float;  // node keys (node_key) left as they are
 };
 

@@ -4,15 +4,18 @@
 //   otherwise:     GEMM, A packed once, then per group of panels (NR columns of the f32 micro-kernel) the
 //                  panel is dequantized into per-thread scratch [K][NR] and multiplied with all M rows.
 // Every output element is computed by one thread in a fixed order: 1 and N threads agree bitwise.
-// A, scales and bias may be f32 or f16 (converted to f32 at the edges); g_idx is left to the reference.
-// accuracy_level 4 (ONNX Runtime's "int8 compute") with M >= kGemmRows on AVX2: int8 activations per row and
-// block, u8 x s8 integer tiles (matmul_nbits_q8__avx2.cpp); not exact, so tested against a simulation.
+// A, scales and bias may be f32 or f16 (converted to f32 at the edges); a g_idx other than k / block_size is
+// left to the reference.
+// accuracy_level 4 (ONNX Runtime's "int8 compute") with M >= kGemmRows: int8 activations per row and block,
+// u8 x s8 integer tiles (matmul_nbits_q8__avx2.cpp, vpdpbusd on VNNI CPUs); not exact, so tested against a
+// simulation.
 #include <cmath>
 #include <memory>
 
 #include "kernels/cpu/gemm_f32.h"
 #include "kernels/cpu/matmul_nbits_f32.h"
 #include "kernels/kernel_registry.h"
+#include "runtime/cpu_features.h"
 #include "runtime/ops/matmul_nbits_format.h"
 
 namespace joule::kernels::cpu {
@@ -38,6 +41,14 @@ float as_float(const Tensor& t, int64_t i) {
 
 bool is_float(DType t) { return t == DType::kF32 || t == DType::kF16; }
 
+void f16_to_f32(const Half* src, float* dst, int64_t n) {
+  if (cpu_features().f16c) {
+    matmul_nbits_f16_to_f32__avx2(reinterpret_cast<const uint16_t*>(src), dst, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+}
+
 bool nbits_accepts(const KernelQuery& q) {
   ops::MatMulNBitsShape s;
   if (!ops::MatMulNBitsShape::from_node(q.node, s).is_ok()) return false;
@@ -53,7 +64,12 @@ bool nbits_accepts(const KernelQuery& q) {
     if (zp->dtype() == DType::kU8 ? zp->numel() != s.n * s.zp_row : (!is_float(zp->dtype()) || zp->numel() != s.n * s.k_blocks))
       return false;
   }
-  if (present(4)) return false;  // g_idx: reference kernel
+  if (present(4)) {  // g_idx: only the trivial k / block_size (some writers store it); any other: reference
+    const Tensor* gi = cst(4);
+    if (!gi || gi->dtype() != DType::kI32 || gi->numel() != s.k) return false;
+    for (int64_t k = 0; k < s.k; ++k)
+      if (gi->data<int32_t>()[k] != k / s.block) return false;
+  }
   return true;
 }
 
@@ -88,38 +104,44 @@ Status nbits_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
       w->zeros[i] = z;
     }
   }
-  w->scaled_zeros.resize(w->scales.size());
-  for (size_t i = 0; i < w->scales.size(); ++i) w->scaled_zeros[i] = w->scales[i] * w->zeros[i];
   state = w;
   return Status::ok();
 }
 
 // accuracy_level 4: A quantized to int8 per row and block (matmul_nbits_f32.h), AVX2 u8 x s8 tiles.
 template <class Parallel>
-void run_q8(const Int4Panels& w, const float* a, int64_t m, const float* bias, float* y, Parallel& parallel) {
+void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, const float* a, int64_t m, const float* bias, float* y,
+            Parallel& parallel) {
   const int64_t k = w.k, kb = w.k_blocks, n = w.n;
   thread_local std::vector<int8_t> aq;
-  thread_local std::vector<float> sa, saz;
+  thread_local std::vector<float> sa, asum;
   aq.resize(static_cast<size_t>(m * w.k_pad));
   sa.resize(static_cast<size_t>(m * kb));
-  saz.resize(static_cast<size_t>(m * kb));
+  asum.resize(static_cast<size_t>(m * kb));
   int8_t* aqp = aq.data();
-  float *sap = sa.data(), *sazp = saz.data();
+  float *sap = sa.data(), *asump = asum.data();
   parallel(m, [&](int64_t i0, int64_t i1) {
-    matmul_nbits_quantize_rows_q8__avx2(a, k, w.block, kb, w.k_pad, i0, i1, aqp, sap, sazp);
+    matmul_nbits_quantize_rows_q8__avx2(a, k, w.block, kb, w.k_pad, i0, i1, aqp, sap, asump);
   });
   parallel(w.panels, [&](int64_t p0, int64_t p1) {
-    thread_local std::vector<uint8_t> wq;
-    wq.resize(static_cast<size_t>(w.k_pad * 16));
-    float tile[kNbitsQ8Rows * kNbitsPanel];
+    thread_local std::vector<uint8_t> wq_buf;
+    wq_buf.resize(static_cast<size_t>(w.k_pad * 16 + 64));
+    uint8_t* wq = wq_buf.data() + (64 - reinterpret_cast<uintptr_t>(wq_buf.data()) % 64) % 64;  // 64-byte aligned
+    alignas(64) float tile[kNbitsQ8Rows * kNbitsPanel];
     for (int64_t p = p0; p < p1; ++p) {
-      matmul_nbits_unpack_panel_u8__avx2(w, p, wq.data());
+      matmul_nbits_unpack_panel_u8__avx2(w, p, wq);
       const int64_t j0 = p * kNbitsPanel, nv = std::min<int64_t>(kNbitsPanel, n - j0);
       for (int64_t i0 = 0; i0 < m; i0 += kNbitsQ8Rows) {
         const int64_t mr = std::min(kNbitsQ8Rows, m - i0);
-        matmul_nbits_q8_tile__avx2(w, p, wq.data(), aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, sazp + i0 * kb, mr, tile);
-        for (int64_t r = 0; r < mr; ++r)
-          for (int64_t j = 0; j < nv; ++j) y[(i0 + r) * n + j0 + j] = tile[r * kNbitsPanel + j] + (bias ? bias[j0 + j] : 0.0f);
+        q8_tile(w, p, wq, aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, asump + i0 * kb, mr, tile);
+        for (int64_t r = 0; r < mr; ++r) {
+          float* yr = y + (i0 + r) * n + j0;
+          const float* tr = tile + r * kNbitsPanel;
+          if (bias)
+            for (int64_t j = 0; j < nv; ++j) yr[j] = tr[j] + bias[j0 + j];
+          else
+            std::copy(tr, tr + nv, yr);
+        }
       }
     }
   });
@@ -142,7 +164,7 @@ Status nbits_run(KernelContext& ctx) {
     a = ta.data<float>();
   } else {
     a32.resize(static_cast<size_t>(ta.numel()));
-    for (int64_t i = 0; i < ta.numel(); ++i) a32[static_cast<size_t>(i)] = static_cast<float>(ta.data<Half>()[i]);
+    f16_to_f32(ta.data<Half>(), a32.data(), ta.numel());
     a = a32.data();
   }
   float* y = nullptr;
@@ -160,7 +182,7 @@ Status nbits_run(KernelContext& ctx) {
       bias = tb.data<float>();
     } else {
       bias32.resize(static_cast<size_t>(n));
-      for (int64_t j = 0; j < n; ++j) bias32[static_cast<size_t>(j)] = static_cast<float>(tb.data<Half>()[j]);
+      f16_to_f32(tb.data<Half>(), bias32.data(), n);
       bias = bias32.data();
     }
   }
@@ -168,9 +190,9 @@ Status nbits_run(KernelContext& ctx) {
     if (ctx.pool && count > 1) ctx.pool->parallel_for(count, 1, fn);
     else fn(0, count);
   };
-  const bool q8 = kern.isa == Isa::kAvx2 && ctx.node.attr_int("accuracy_level", 0) == 4;
-  if (m >= kGemmRows && q8) {
-    run_q8(*w, a, m, bias, y, parallel);
+  const NbitsQ8Tile q8_tile = ctx.node.attr_int("accuracy_level", 0) == 4 ? matmul_nbits_q8_tile_for_cpu() : nullptr;
+  if (m >= kGemmRows && q8_tile) {
+    run_q8(*w, q8_tile, a, m, bias, y, parallel);
   } else if (m < kGemmRows) {
     thread_local std::vector<float> arow, yrow;
     arow.assign(static_cast<size_t>(w->k_pad), 0.0f);
@@ -209,16 +231,28 @@ Status nbits_run(KernelContext& ctx) {
       }
     });
   }
-  if (ty.dtype() == DType::kF16)
-    for (int64_t i = 0; i < m * n; ++i) ty.data<Half>()[i] = Half(y32[static_cast<size_t>(i)]);
+  if (ty.dtype() == DType::kF16) {
+    if (cpu_features().f16c) matmul_nbits_f32_to_f16__avx2(y32.data(), reinterpret_cast<uint16_t*>(ty.data<Half>()), m * n);
+    else
+      for (int64_t i = 0; i < m * n; ++i) ty.data<Half>()[i] = Half(y32[static_cast<size_t>(i)]);
+  }
   return Status::ok();
 }
 
 }  // namespace
 
+NbitsQ8Tile matmul_nbits_q8_tile_for_cpu() {
+  const Isa isa = max_isa();
+  if (isa >= Isa::kAvx512Vnni) return matmul_nbits_q8_tile__avx512vnni;
+  if (isa >= Isa::kAvx2 && cpu_features().avxvnni) return matmul_nbits_q8_tile__avxvnni;
+  if (isa >= Isa::kAvx2) return matmul_nbits_q8_tile__avx2;
+  return nullptr;
+}
+
 void register_cpu_matmul_nbits(KernelRegistry& r) {
-  // B, scales, zero_points (inputs 1-3) live only in the prepared panels; run() reads just A and bias.
-  const uint32_t packed = (1u << 1) | (1u << 2) | (1u << 3);
+  // B, scales, zero_points (inputs 1-3) live only in the prepared panels, a (trivial) g_idx is not needed;
+  // run() reads just A and bias.
+  const uint32_t packed = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4);
   r.add(with_packed_inputs({"com.microsoft", "MatMulNBits", kKernels[0].name, Device::kCpu, Isa::kAvx2, 12, nbits_accepts,
                             nbits_prepare, nbits_run<0>}, packed));
   r.add(with_packed_inputs({"com.microsoft", "MatMulNBits", kKernels[1].name, Device::kCpu, Isa::kAvx512, 13, nbits_accepts,

@@ -21,11 +21,9 @@ struct Int4Panels {
   int64_t k = 0, n = 0, block = 32, k_blocks = 0, k_pad = 0, panels = 0;
   std::vector<uint8_t> codes;
   std::vector<float> scales, zeros;
-  std::vector<float> scaled_zeros;  // [panels][k_blocks][16]: scale * zero (int8-activation path)
   const uint8_t* panel_codes(int64_t p) const { return codes.data() + p * k_pad * 8; }
   const float* panel_scales(int64_t p) const { return scales.data() + p * k_blocks * kNbitsPanel; }
   const float* panel_zeros(int64_t p) const { return zeros.data() + p * k_blocks * kNbitsPanel; }
-  const float* panel_scaled_zeros(int64_t p) const { return scaled_zeros.data() + p * k_blocks * kNbitsPanel; }
 };
 
 /// y[p*16 .. p*16+16) for panels [p0, p1) of one row: y = a x W^T (a zero-padded to k_pad); y has room for
@@ -38,22 +36,36 @@ void matmul_nbits_gemv_f32__avx512(const Int4Panels& w, const float* a, float* y
 void matmul_nbits_dequant_panel_f32__avx2(const Int4Panels& w, int64_t p, int64_t count, int64_t ld, float* dst);
 void matmul_nbits_dequant_panel_f32__avx512(const Int4Panels& w, int64_t p, int64_t count, int64_t ld, float* dst);
 
+/// f16 <-> f32 (F16C, round to nearest even) for the f16 edges of MatMulNBits (A, bias, Y).
+void matmul_nbits_f16_to_f32__avx2(const uint16_t* src, float* dst, int64_t n);
+void matmul_nbits_f32_to_f16__avx2(const float* src, uint16_t* dst, int64_t n);
+
 // ---- int8-activation path (accuracy_level 4, as ONNX Runtime names it) ----------------------------------
 // A is quantized per row and per block: aq = round(a / sa), sa = max|a| / 127 over the block, and
-// saz = sa * sum(aq) over the block. For 32 k at a time the integer sums sum_k code * aq (u8 x s8 pairs of
-// vpmaddubsw, |pair| <= 2 * 15 * 127, eight pairs summed in int16 <= 30480: no saturation) are converted to
-// float and scaled: y += sa * scale * isum; once per block y -= saz * scale * zero.
+// asum = sum(aq) over the block. Per 32 k the integer sums sum_k code * aq (u8 x s8 pairs of vpmaddubsw,
+// |pair| <= 2 * 15 * 127, eight pairs summed in int16 <= 30480: no saturation) are widened to int32 and
+// summed over the block; once per block: y += (isum - zero * asum) * scale * sa (isum and zero * asum are
+// integers below 2^24 for integer zero points, so the subtraction is exact in float).
 constexpr int64_t kNbitsQ8Rows = 4;  // rows per tile
 
-/// Quantizes rows [i0, i1) of A [M][k] into aq [M][k_pad] (zero padded), sa and saz [M][k_blocks].
+/// Quantizes rows [i0, i1) of A [M][k] into aq [M][k_pad] (zero padded), sa and asum [M][k_blocks].
 void matmul_nbits_quantize_rows_q8__avx2(const float* a, int64_t k, int64_t block, int64_t k_blocks, int64_t k_pad,
-                                         int64_t i0, int64_t i1, int8_t* aq, float* sa, float* saz);
+                                         int64_t i0, int64_t i1, int8_t* aq, float* sa, float* asum);
 /// Unpacks panel p's codes into dst [k_pad/4][2][32] bytes: for each 4 consecutive k and each half of 8
 /// columns, the 4 codes of column c at bytes 4c..4c+3 (the u8 operand of vpmaddubsw).
 void matmul_nbits_unpack_panel_u8__avx2(const Int4Panels& w, int64_t p, uint8_t* dst);
 /// ytile[r][0..16) = rows r < mr of aq (row stride lda, k_pad int8 each) times panel p (unpacked as above);
-/// sa, saz: [mr][k_blocks] per-row block scales.
+/// sa, asum: [mr][k_blocks] per-row block scales and code sums (row stride k_blocks).
 void matmul_nbits_q8_tile__avx2(const Int4Panels& w, int64_t p, const uint8_t* wq, const int8_t* aq, int64_t lda,
-                                const float* sa, const float* saz, int64_t mr, float* ytile);
+                                const float* sa, const float* asum, int64_t mr, float* ytile);
+/// The same tile with vpdpbusd (AVX-VNNI / AVX-512 VNNI on ymm); bitwise equal to the AVX2 tile.
+void matmul_nbits_q8_tile__avxvnni(const Int4Panels& w, int64_t p, const uint8_t* wq, const int8_t* aq, int64_t lda,
+                                   const float* sa, const float* asum, int64_t mr, float* ytile);
+void matmul_nbits_q8_tile__avx512vnni(const Int4Panels& w, int64_t p, const uint8_t* wq, const int8_t* aq, int64_t lda,
+                                      const float* sa, const float* asum, int64_t mr, float* ytile);
+/// The int8-activation tile for this CPU (VNNI when it has it, else AVX2); nullptr below AVX2.
+using NbitsQ8Tile = void (*)(const Int4Panels&, int64_t, const uint8_t*, const int8_t*, int64_t, const float*,
+                             const float*, int64_t, float*);
+NbitsQ8Tile matmul_nbits_q8_tile_for_cpu();
 
 }  // namespace joule::kernels::cpu

@@ -1,6 +1,5 @@
-// AVX2 int8-activation MatMulNBits tile (math in matmul_nbits_f32.h): 4 rows x 16 columns, eight int16
-// accumulators fed by vpmaddubsw (u8 codes x s8 activations), widened with vpmaddwd every 32 k and
-// accumulated in float with the block scales.
+// AVX2 int8-activation MatMulNBits (math in matmul_nbits_f32.h): A quantized per row and block, codes
+// unpacked to u8 per panel, and the 4x16 tile of matmul_nbits_q8_tile_impl.h with vpmaddubsw sums.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_nbits_f32.h"
+#include "kernels/cpu/matmul_nbits_q8_tile_impl.h"
 
 namespace joule::kernels::cpu {
 
@@ -31,56 +31,38 @@ void matmul_nbits_unpack_panel_u8__avx2(const Int4Panels& w, int64_t p, uint8_t*
 
 namespace {
 
-template <int64_t mr>
-void q8_tile(const Int4Panels& w, int64_t p, const uint8_t* wq, const int8_t* aq, int64_t lda, const float* sa,
-             const float* saz, float* ytile) {
-  // Float sums live in ytile (L1); registers hold the 2*mr int16 accumulators, two weight vectors and A.
-  const __m256i ones = _mm256_set1_epi16(1);
-  const float* sc = w.panel_scales(p);
-  const float* szp = w.panel_scaled_zeros(p);
-  for (int64_t i = 0; i < mr * 16; ++i) ytile[i] = 0.0f;
-  const int64_t chunk = std::min<int64_t>(w.block, 32);
-  for (int64_t b = 0; b < w.k_blocks; ++b) {
-    for (int64_t c0 = b * w.block; c0 < (b + 1) * w.block; c0 += chunk) {
-      __m256i acc[mr][2];
-      for (auto& row : acc) row[0] = row[1] = _mm256_setzero_si256();
-      const uint8_t* wp = wq + (c0 / 4) * 64;
-      const int8_t* ap = aq + c0;
-      for (int64_t g = 0; g < chunk / 4; ++g, wp += 64, ap += 4) {
-        const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp));
-        const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 32));
-        for (int64_t r = 0; r < mr; ++r) {
-          int32_t a4;
-          std::memcpy(&a4, ap + r * lda, 4);
-          const __m256i av = _mm256_set1_epi32(a4);
-          acc[r][0] = _mm256_add_epi16(acc[r][0], _mm256_maddubs_epi16(w0, av));
-          acc[r][1] = _mm256_add_epi16(acc[r][1], _mm256_maddubs_epi16(w1, av));
-        }
-      }
-      const __m256 s0 = _mm256_loadu_ps(sc + b * 16), s1 = _mm256_loadu_ps(sc + b * 16 + 8);
-      for (int64_t r = 0; r < mr; ++r) {
-        const __m256 sab = _mm256_set1_ps(sa[r * w.k_blocks + b]);
-        float* yr = ytile + r * 16;
-        _mm256_storeu_ps(yr, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(acc[r][0], ones)), _mm256_mul_ps(sab, s0),
-                                             _mm256_loadu_ps(yr)));
-        _mm256_storeu_ps(yr + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(acc[r][1], ones)),
-                                                 _mm256_mul_ps(sab, s1), _mm256_loadu_ps(yr + 8)));
+// int32 sums of 4 * G k: int16 pair sums of vpmaddubsw added over the G groups (exact: |sum| <= 8 * 2 * 15 *
+// 127 < 2^15), widened by vpmaddwd with ones.
+struct DotAvx2 {
+  template <int MR, int G>
+  static void sum(const uint8_t* wp, const int8_t* ap, int64_t lda, __m256i (&t)[MR][2]) {
+    static_assert(G <= 8, "int16 sums of more than 32 k could saturate");
+    __m256i acc[MR][2];
+    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + g * 64));
+      const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + g * 64 + 32));
+      for (int r = 0; r < MR; ++r) {
+        const __m256i av = nbits_q8::broadcast4(ap, r * lda + g * 4);
+        acc[r][0] = _mm256_add_epi16(acc[r][0], _mm256_maddubs_epi16(w0, av));
+        acc[r][1] = _mm256_add_epi16(acc[r][1], _mm256_maddubs_epi16(w1, av));
+        // Keeps GCC from re-associating the adds into a tree of spilled temporaries (2x slower).
+        __asm__("" : "+x"(acc[r][0]), "+x"(acc[r][1]));
       }
     }
-    const __m256 z0 = _mm256_loadu_ps(szp + b * 16), z1 = _mm256_loadu_ps(szp + b * 16 + 8);
-    for (int64_t r = 0; r < mr; ++r) {
-      const __m256 zb = _mm256_set1_ps(saz[r * w.k_blocks + b]);
-      float* yr = ytile + r * 16;
-      _mm256_storeu_ps(yr, _mm256_fnmadd_ps(zb, z0, _mm256_loadu_ps(yr)));
-      _mm256_storeu_ps(yr + 8, _mm256_fnmadd_ps(zb, z1, _mm256_loadu_ps(yr + 8)));
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < MR; ++r) {
+      t[r][0] = _mm256_madd_epi16(acc[r][0], ones);
+      t[r][1] = _mm256_madd_epi16(acc[r][1], ones);
     }
   }
-}
+};
 
 }  // namespace
 
 void matmul_nbits_quantize_rows_q8__avx2(const float* a, int64_t k, int64_t block, int64_t k_blocks, int64_t k_pad,
-                                         int64_t i0, int64_t i1, int8_t* aq, float* sa, float* saz) {
+                                         int64_t i0, int64_t i1, int8_t* aq, float* sa, float* asum) {
   thread_local std::vector<float> row;
   row.assign(static_cast<size_t>(k_pad), 0.0f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -107,20 +89,14 @@ void matmul_nbits_quantize_rows_q8__avx2(const float* a, int64_t k, int64_t bloc
       s4 = _mm_hadd_epi32(s4, s4);
       s4 = _mm_hadd_epi32(s4, s4);
       sa[i * k_blocks + b] = amax / 127.0f;
-      saz[i * k_blocks + b] = amax / 127.0f * static_cast<float>(_mm_cvtsi128_si32(s4));
+      asum[i * k_blocks + b] = static_cast<float>(_mm_cvtsi128_si32(s4));
     }
   }
 }
 
 void matmul_nbits_q8_tile__avx2(const Int4Panels& w, int64_t p, const uint8_t* wq, const int8_t* aq, int64_t lda,
-                                const float* sa, const float* saz, int64_t mr, float* ytile) {
-  static_assert(kNbitsQ8Rows == 4, "one instantiation per row count");
-  switch (mr) {
-    case 1: q8_tile<1>(w, p, wq, aq, lda, sa, saz, ytile); break;
-    case 2: q8_tile<2>(w, p, wq, aq, lda, sa, saz, ytile); break;
-    case 3: q8_tile<3>(w, p, wq, aq, lda, sa, saz, ytile); break;
-    default: q8_tile<4>(w, p, wq, aq, lda, sa, saz, ytile); break;
-  }
+                                const float* sa, const float* asum, int64_t mr, float* ytile) {
+  nbits_q8::tile_any<DotAvx2>(w, p, wq, aq, lda, sa, asum, mr, ytile);
 }
 
 }  // namespace joule::kernels::cpu

@@ -11,6 +11,9 @@
 #include <random>
 
 #include "kernels/kernel_registry.h"
+#if JOULE_WITH_SIMD
+#include "kernels/cpu/matmul_nbits_f32.h"
+#endif
 #include "runtime/cpu_features.h"
 #include "runtime/ops/matmul_nbits_format.h"
 
@@ -226,10 +229,12 @@ TEST(MatMulNBits, FastKernelsMatchReference) {
       worst = std::max(worst, e);
       EXPECT_LE(e, want.dtype() == DType::kF16 ? 1e-3 : 2e-5);
     }
-    // g_idx (deprecated reordering) is left to the reference kernel.
+    // g_idx (deprecated reordering) is left to the reference kernel, except the trivial k / block_size.
     std::mt19937 rng(9);
     NbitsCase g = make_nbits_case(3, 17, 100, 32, Zp::kPacked, false, false, true, rng);
     EXPECT_FALSE(k->accepts && k->accepts(query_of(g))) << k->name << " should refuse g_idx";
+    for (int64_t j = 0; j < 100; ++j) g.inputs[4].data<int32_t>()[j] = static_cast<int32_t>(j / 32);
+    EXPECT_TRUE(!k->accepts || k->accepts(query_of(g))) << k->name << " should take the trivial g_idx";
     std::printf("[ int4 ] %s: %d cases, worst rel. error %.2g\n", k->name.c_str(), accepted, worst);
   }
   if (fast == 0) GTEST_SKIP() << "no fast MatMulNBits kernel in this build (JOULE_SIMD=OFF)";
@@ -247,8 +252,12 @@ TEST(MatMulNBits, Int8ActivationPathMatchesSimulation) {
   if (!fast) GTEST_SKIP() << "built without SIMD kernels";
   if (max_isa() < Isa::kAvx2) GTEST_SKIP() << "needs AVX2, this CPU (or JOULE_ISA) allows " << isa_name(max_isa());
   std::mt19937 rng(11);
-  ThreadPool pool1(1), pool3(3);
-  const int64_t shapes[][4] = {{4, 17, 100, 32}, {17, 255, 255, 64}, {40, 33, 1023, 128}, {5, 16, 512, 256}, {9, 3, 48, 16}};
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  // {M, N, K, block}: tiles of 4 rows with 1-3 left over, N below / above / not a multiple of 16, K a multiple
+  // of the block and not (padded), every block size (16: one 16-k dot, 32: one dot, 64+: int32 over dots).
+  const int64_t shapes[][4] = {{4, 17, 100, 32},   {17, 255, 255, 64}, {40, 33, 1023, 128}, {5, 16, 512, 256},
+                               {9, 3, 48, 16},     {255, 1023, 96, 32}, {255, 17, 130, 64}, {17, 1023, 256, 256},
+                               {17, 1, 200, 128},  {6, 3, 33, 16},     {255, 3, 1023, 32}};
   int i = 0;
   for (auto& sh : shapes) {
     Zp zp = i % 3 == 0 ? Zp::kNone : i % 3 == 1 ? Zp::kPacked : Zp::kFloat;
@@ -256,9 +265,11 @@ TEST(MatMulNBits, Int8ActivationPathMatchesSimulation) {
     ++i;
     c.node->attrs["accuracy_level"] = ir::Attribute::of_int(4);
     SCOPED_TRACE(c.what);
-    Tensor got1, got3, want;
+    Tensor got1, got2, got3, want;
     ASSERT_TRUE(run_kernel(*fast, c, &pool1, got1).is_ok());
+    ASSERT_TRUE(run_kernel(*fast, c, &pool2, got2).is_ok());
     ASSERT_TRUE(run_kernel(*fast, c, &pool3, got3).is_ok());
+    EXPECT_EQ(std::memcmp(got1.raw(), got2.raw(), got1.nbytes()), 0) << "1 and 2 threads differ";
     EXPECT_EQ(std::memcmp(got1.raw(), got3.raw(), got1.nbytes()), 0) << "1 and 3 threads differ";
     ASSERT_TRUE(run_kernel(*ref, c, nullptr, want).is_ok());
     // Simulation.
@@ -285,4 +296,55 @@ TEST(MatMulNBits, Int8ActivationPathMatchesSimulation) {
     EXPECT_LE(rel_error(got1, sim), c.out_dtype == DType::kF16 ? 1e-3 : 1e-5);
     EXPECT_LE(rel_error(got1, want), 0.05) << "int8 activations drift too far from the float reference";
   }
+}
+
+// The VNNI tiles (vpdpbusd) give the same int32 sums as the AVX2 tile (vpmaddubsw + vpmaddwd) and share the
+// float epilogue, so their outputs must be bitwise equal; skipped on CPUs without AVX-VNNI / AVX-512 VNNI.
+TEST(MatMulNBits, VnniTilesMatchAvx2Tile) {
+#if !JOULE_WITH_SIMD
+  GTEST_SKIP() << "built without SIMD kernels (JOULE_SIMD=OFF)";
+#else
+  const KernelDef* fast = nullptr;
+  for (const KernelDef* k : KernelRegistry::builtin().all())
+    if (k->op_type == "MatMulNBits" && k->name == "matmul_nbits_f32__avx2") fast = k;
+  if (!fast) GTEST_SKIP() << "built without SIMD kernels";
+  const CpuFeatures& f = cpu_features();
+  const bool avxvnni = f.avxvnni && max_isa() >= Isa::kAvx2, avx512vnni = max_isa() >= Isa::kAvx512Vnni;
+  if (!avxvnni && !avx512vnni)
+    GTEST_SKIP() << "no AVX-VNNI / AVX-512 VNNI on this CPU (or JOULE_ISA=" << isa_name(max_isa())
+                 << "): the vpdpbusd tiles compile but cannot run here";
+  std::mt19937 rng(12);
+  for (int64_t block : {16, 32, 64, 256}) {
+    NbitsCase c = make_nbits_case(7, 40, 300, block, block == 64 ? Zp::kPacked : Zp::kNone, false, false, false, rng);
+    SCOPED_TRACE(c.what);
+    std::shared_ptr<const void> state;
+    ASSERT_TRUE(fast->prepare(query_of(c), state).is_ok());
+    const auto& w = *static_cast<const cpu::Int4Panels*>(state.get());
+    const int64_t m = 7;
+    std::vector<int8_t> aq(static_cast<size_t>(m * w.k_pad));
+    std::vector<float> sa(static_cast<size_t>(m * w.k_blocks)), asum(sa.size());
+    cpu::matmul_nbits_quantize_rows_q8__avx2(c.inputs[0].data<float>(), w.k, w.block, w.k_blocks, w.k_pad, 0, m, aq.data(),
+                                             sa.data(), asum.data());
+    std::vector<uint8_t> wq(static_cast<size_t>(w.k_pad * 16));
+    for (int64_t p = 0; p < w.panels; ++p) {
+      cpu::matmul_nbits_unpack_panel_u8__avx2(w, p, wq.data());
+      for (int64_t i0 = 0; i0 < m; i0 += cpu::kNbitsQ8Rows) {
+        const int64_t mr = std::min(cpu::kNbitsQ8Rows, m - i0);
+        float want[64], got[64];
+        cpu::matmul_nbits_q8_tile__avx2(w, p, wq.data(), aq.data() + i0 * w.k_pad, w.k_pad, sa.data() + i0 * w.k_blocks,
+                                        asum.data() + i0 * w.k_blocks, mr, want);
+        if (avxvnni) {
+          cpu::matmul_nbits_q8_tile__avxvnni(w, p, wq.data(), aq.data() + i0 * w.k_pad, w.k_pad, sa.data() + i0 * w.k_blocks,
+                                             asum.data() + i0 * w.k_blocks, mr, got);
+          EXPECT_EQ(std::memcmp(want, got, sizeof(float) * 16 * mr), 0) << "avxvnni tile, panel " << p << " row " << i0;
+        }
+        if (avx512vnni) {
+          cpu::matmul_nbits_q8_tile__avx512vnni(w, p, wq.data(), aq.data() + i0 * w.k_pad, w.k_pad,
+                                                sa.data() + i0 * w.k_blocks, asum.data() + i0 * w.k_blocks, mr, got);
+          EXPECT_EQ(std::memcmp(want, got, sizeof(float) * 16 * mr), 0) << "avx512vnni tile, panel " << p << " row " << i0;
+        }
+      }
+    }
+  }
+#endif
 }

@@ -180,9 +180,35 @@ TEST(Int4Quantize, GraphPassWritesMatMulNBits) {
   EXPECT_EQ(nbits, 2);
   EXPECT_EQ(q.opset_imports["com.microsoft"], 1);
   EXPECT_LE(double(rep.int4_bytes()) / double(rep.float_bytes()), 0.16);
+  // fp16 scales: each MatMulNBits runs on f16 A between two Casts (ORT types scales like A), scales and the
+  // Gemm's bias are f16, weight bytes drop by 2 bytes per block, outputs stay within fp16 rounding of fp32 scales.
+  ir::Graph q16;
+  build(q16);
+  Int4Options o16;
+  o16.fp16_scales = true;
+  Int4Report rep16;
+  ASSERT_TRUE(quantize_graph_int4(q16, o16, nullptr, rep16).is_ok());
+  EXPECT_EQ(rep16.quantized(), 2u);
+  EXPECT_EQ(rep.int4_bytes() - rep16.int4_bytes(), int64_t(2 * (n1 * (k / 32) + n2 * ((n1 + 31) / 32))));
+  int casts = 0, f16_scales = 0;
+  for (auto& nd : q16.nodes) {
+    casts += nd->op_type == "Cast";
+    if (nd->op_type == "MatMulNBits") {
+      f16_scales += nd->inputs[2]->constant.dtype() == DType::kF16;
+      EXPECT_EQ(nd->inputs[0]->desc.dtype, DType::kF16);
+      if (nd->inputs.size() > 5 && nd->inputs[5]) EXPECT_EQ(nd->inputs[5]->constant.dtype(), DType::kF16);
+    }
+  }
+  EXPECT_EQ(casts, 4);
+  EXPECT_EQ(f16_scales, 2);
   auto ref = Session::from_graph(std::move(g));
   auto s4 = Session::from_graph(std::move(q));
+  auto s16 = Session::from_graph(std::move(q16));
   Tensor yr = ref->run(std::vector<Tensor>{in})[0], y4 = s4->run(std::vector<Tensor>{in})[0];
+  Tensor y16 = s16->run(std::vector<Tensor>{in})[0];
   ASSERT_EQ(yr.shape(), y4.shape());
+  ASSERT_EQ(y16.dtype(), DType::kF32);
+  ASSERT_EQ(y16.shape(), y4.shape());
   EXPECT_GT(cosine(yr, y4), 0.99);
+  EXPECT_GT(cosine(y4, y16), 0.9999);
 }

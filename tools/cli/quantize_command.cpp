@@ -54,6 +54,8 @@ constexpr const char* kQuantizeHelp =
     "  --max-drop X          keep the layers with the largest INT4 error at INT8 (--fallback float: float)\n"
     "                        until 100 * cosine(FP32, out) drops by at most X\n";
 
+    "  --scale-dtype fp16    fp16 scales/bias (default fp32); ONNX Runtime needs A in the scales' type, so\n"
+    "                        each INT4 node runs on fp16 activations between two Casts\n"
 int fail(const Status& s) {
   std::cerr << "quantize: error: " << s.message() << "\n";
   return 1;
@@ -94,7 +96,7 @@ int quantize_command(int argc, char** argv) {
   Status st = parse_args(argc, argv, 2, {"--help", "-h", "--per-tensor", "--dynamic", "--int8-activations", "--sensitivity", "--reduce-range",
                           "--int4", "--asym"},
                          {"-o", "--output", "--calib", "--method", "--percentile", "--bins", "--max-drop", "--labels",
-                          "--report", "--eval-samples", "--block", "--fallback", "--accuracy-level"},
+                          "--report", "--eval-samples", "--block", "--fallback", "--accuracy-level", "--scale-dtype"},
                          {"--keep-float"}, a);
   if (!st.is_ok()) return fail(st);
   if (a.has("--help") || a.has("-h")) {

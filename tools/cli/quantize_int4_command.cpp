@@ -103,6 +103,11 @@ int quantize_int4_command(const ParsedArgs& a) {
     opts.accuracy_level = v;
   }
   if (a.has("--method") && !(st = quant::parse_int4_method(a.get("--method"), opts.method)).is_ok()) return fail4(st);
+  if (a.has("--scale-dtype")) {
+    if (a.get("--scale-dtype") != "fp16" && a.get("--scale-dtype") != "fp32")
+      return fail4(invalid_argument("--scale-dtype takes fp32 or fp16, got " + a.get("--scale-dtype")));
+    opts.fp16_scales = a.get("--scale-dtype") == "fp16";
+  }
   for (auto& k : a.all("--keep-float")) opts.keep_float.insert(k);
   int64_t eval_n = 200;
   if (a.has("--eval-samples") && !(st = parse_int_option("--eval-samples", a.get("--eval-samples"), eval_n)).is_ok())
@@ -176,7 +181,7 @@ int quantize_int4_command(const ParsedArgs& a) {
   for (auto& d : q8.nodes)
     if (d.quantized) int8_keys.insert(d.key);
   rep << "\nINT4 weight-only quantization (MatMulNBits, block " << opts.block << ", " << (opts.asym ? "asymmetric" : "symmetric")
-      << ", method " << quant::int4_method_name(opts.method) << ", accuracy_level " << opts.accuracy_level << "): " << r4.quantized() << " of " << r4.layers.size()
+      << ", method " << quant::int4_method_name(opts.method) << (opts.fp16_scales ? ", fp16 scales" : "") << ", accuracy_level " << opts.accuracy_level << "): " << r4.quantized() << " of " << r4.layers.size()
       << " MatMul/Gemm nodes\n";
   rep << "  node                                  op       K x N         rel. output error (calibration data)\n"
       << "                                                               rtn        " << quant::int4_method_name(opts.method) << "\n";
