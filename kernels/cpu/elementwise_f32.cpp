@@ -87,7 +87,7 @@ void for_rows(const BroadcastRows& r, int64_t r0, int64_t r1, Fn&& fn) {
   }
 }
 
-void parallel(ThreadPool* pool, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel(ThreadPool* pool, int64_t n, int64_t grain, RangeFn fn) {
   if (!pool || pool->threads() == 1 || n <= grain) return fn(0, n);
   pool->parallel_for(n, grain, fn);
 }

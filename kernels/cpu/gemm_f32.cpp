@@ -3,6 +3,7 @@
 #include "kernels/cpu/gemm_f32.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace joule::kernels::cpu {
@@ -105,65 +106,147 @@ void pack_a_f32(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, i
   }
 }
 
+namespace {
+
+// Packs MR-row panels [q0, q1) of A (all KC blocks) into the pack_a_f32 layout.
+void pack_a_panels(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, int64_t q0,
+                   int64_t q1, float* dst) {
+  const int64_t mr = uk.mr, kKc = kc_of(uk);
+  for (int64_t q = q0; q < q1;) {
+    const int64_t r0 = q * mr, i0 = r0 / kMc * kMc, mc = std::min(kMc, m - i0), mcp = ceil_div(mc, mr) * mr;
+    const int64_t r1 = std::min({q1 * mr, i0 + mc});  // stay inside this MC block
+    for (int64_t p0 = 0; p0 < k; p0 += kKc) {
+      const int64_t kc = std::min(kKc, k - p0);
+      pack_a_block(a, rs, cs, r0, r1 - r0, p0, kc, uk.mr, dst + i0 * k + p0 * mcp + (r0 - i0) * kc);
+    }
+    q = ceil_div(r1, mr);
+  }
+}
+
+// Modelled cost of one task: micro-kernel calls x depth, plus streaming its B panels once per MC block
+// and packing its A rows (when each task packs its own), plus a fixed cost (claim, call, cache warm-up).
+double task_cost(int64_t row_panels, int64_t mr, int64_t col_panels, int64_t k, bool packs_a) {
+  const double rows = static_cast<double>(row_panels * mr), kd = static_cast<double>(k);
+  const double mc_blocks = std::ceil(rows / static_cast<double>(kMc));
+  double c = static_cast<double>(row_panels * col_panels) * kd;  // one MR x NR tile per k step: ~6 cycles
+  c += 0.4 * static_cast<double>(col_panels) * kd * mc_blocks;    // B micro-panels from L3 per MC block
+  if (packs_a) c += 0.05 * rows * kd;
+  return c + 500.0;
+}
+
+GemmSplit choose_split(int64_t m, int64_t n, int64_t k, int64_t mr, int64_t nr, int threads) {
+  GemmSplit best;
+  const int64_t mpan = ceil_div(m, mr), npan = ceil_div(n, nr);
+  // Each extra thread should get at least ~128K multiply-adds (a few microseconds), or the hand-off costs more.
+  const int64_t useful = std::max<int64_t>(1, std::min<int64_t>(threads, m * n * std::max<int64_t>(k, 1) / 131072));
+  if (useful <= 1 || mpan * npan <= 1) return best;
+  double best_time = 0.0;
+  for (int64_t t = useful; t >= 2; --t) {  // prefer all the useful threads; fewer only if the grid is too small
+    for (int64_t mult = 1; mult <= 4; ++mult) {
+      const int64_t tasks = t * mult;
+      for (int64_t mt = 1; mt <= std::min(tasks, mpan); ++mt) {
+        if (tasks % mt) continue;
+        const int64_t nt = tasks / mt;
+        if (nt > npan) continue;
+        // Busiest thread: static parallel_for gives each thread `mult` consecutive tasks (row-major).
+        double worst = 0.0;
+        for (int64_t th = 0; th < t; ++th) {
+          double sum = 0.0;
+          for (int64_t task = th * mult; task < (th + 1) * mult; ++task) {
+            const int64_t im = task / nt, jn = task % nt;
+            const int64_t rp = (im + 1) * mpan / mt - im * mpan / mt, cp = (jn + 1) * npan / nt - jn * npan / nt;
+            sum += task_cost(rp, mr, cp, k, nt == 1);
+          }
+          worst = std::max(worst, sum);
+        }
+        if (best.threads == 1 || worst < best_time * 0.999) {
+          best = {mt, nt, t};
+          best_time = worst;
+        }
+      }
+    }
+    if (best.threads > 1) break;
+  }
+  return best;
+}
+
+}  // namespace
+
+GemmSplit gemm_f32_split(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, int threads) {
+  if (threads <= 1 || m <= 0 || n <= 0) return {};
+  return choose_split(m, n, k, uk.mr, uk.nr, threads);
+}
+
 void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
                      const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool,
                      const float* packed_a) {
   if (m <= 0 || n <= 0) return;
   const int64_t mr = uk.mr, nr = uk.nr, kKc = kc_of(uk);
-  const int64_t panels = ceil_div(n, nr);
-  const int64_t mblocks = ceil_div(m, kMc);
-  // N chunks (in panels): one per thread's share when M alone gives too few tasks.
-  int threads = pool ? pool->threads() : 1;
-  int64_t nchunks = 1;
-  if (threads > 1) nchunks = std::min<int64_t>(panels, ceil_div(4 * threads, mblocks));
-  const int64_t chunk_panels = ceil_div(panels, nchunks);
-  nchunks = ceil_div(panels, chunk_panels);
-  // Several N chunks per M block: pack A once here instead of once per task (every chunk of a block would
-  // pack the same A block again, which costs CPU time only when threads > 1). Same values, same sums.
+  const int64_t mpan = ceil_div(m, mr), npan = ceil_div(n, nr);
+  const int threads = pool ? pool->threads() : 1;
+  const GemmSplit split = gemm_f32_split(uk, m, n, k, threads);
+  const int64_t mt = split.mt, nt = split.nt, tasks = mt * nt;
+
+  // Several N chunks per row range: pack A once up front (split over the threads when large) instead
+  // of once per task. Same values, so the same sums.
   thread_local std::vector<float> apack_all;
-  if (!packed_a && nchunks > 1 && k > 0) {
+  if (!packed_a && nt > 1 && k > 0) {
     apack_all.resize(static_cast<size_t>(packed_a_size(uk, m, k)));
-    pack_a_f32(uk, a, a_rs, a_cs, m, k, apack_all.data());
-    packed_a = apack_all.data();
+    float* dst = apack_all.data();
+    if (m * k >= 65536) {
+      pool->parallel_for(mpan, 1, [&](int64_t q0, int64_t q1) { pack_a_panels(uk, a, a_rs, a_cs, m, k, q0, q1, dst); });
+    } else {
+      pack_a_panels(uk, a, a_rs, a_cs, m, k, 0, mpan, dst);
+    }
+    packed_a = dst;
   }
 
+  // Task t: row panels of chunk t / nt, column panels of chunk t % nt. Rows are walked in the global MC
+  // blocks (the packed A layout), each (row, column) element summed over the KC blocks in order, so the
+  // result does not depend on the split.
   auto task = [&](int64_t t) {
-    const int64_t ib = t / nchunks, jb = t % nchunks;
-    const int64_t i0 = ib * kMc, mc = std::min(kMc, m - i0);
-    const int64_t pj0 = jb * chunk_panels, pj1 = std::min(panels, pj0 + chunk_panels);
+    const int64_t im = t / nt, jn = t % nt;
+    const int64_t r0 = im * mpan / mt * mr, r1 = std::min(m, (im + 1) * mpan / mt * mr);
+    const int64_t pj0 = jn * npan / nt, pj1 = (jn + 1) * npan / nt;
     const int64_t j0 = pj0 * nr, j1 = std::min(n, pj1 * nr);
-    if (k == 0) {
-      for (int64_t i = i0; i < i0 + mc; ++i) std::fill(c + i * ldc + j0, c + i * ldc + j1, 0.0f);
-    }
     thread_local std::vector<float> apack;
     if (!packed_a && apack.size() < static_cast<size_t>(kMc * kKc + 64)) apack.resize(static_cast<size_t>(kMc * kKc + 64));
-    const int64_t mcp = ceil_div(mc, mr) * mr;
-    for (int64_t p0 = 0; p0 < k; p0 += kKc) {
-      const int64_t kc = std::min(kKc, k - p0);
-      const float* ablk = packed_a + (i0 * k + p0 * mcp);
-      if (!packed_a) {
-        pack_a_block(a, a_rs, a_cs, i0, mc, p0, kc, uk.mr, apack.data());
-        ablk = apack.data();
+    for (int64_t s0 = r0; s0 < r1;) {
+      const int64_t i0 = s0 / kMc * kMc, s1 = std::min(r1, i0 + kMc);  // rows [s0, s1) of MC block i0
+      const int64_t ms = s1 - s0, mcp = ceil_div(std::min(kMc, m - i0), mr) * mr;
+      if (k == 0) {
+        for (int64_t i = s0; i < s1; ++i) std::fill(c + i * ldc + j0, c + i * ldc + j1, 0.0f);
       }
-      for (int64_t pj = pj0; pj < pj1; ++pj) {
-        const float* bp = packed_b + pj * k * nr + p0 * nr;
-        const int64_t nv = std::min(nr, n - pj * nr);
-        for (int64_t ir = 0; ir < mc; ir += mr) {
-          const int64_t mv = std::min(mr, mc - ir);
-          uk.fn(kc, ablk + ir * kc, bp, c + (i0 + ir) * ldc + pj * nr, ldc, mv, nv, p0 > 0);
+      for (int64_t p0 = 0; p0 < k; p0 += kKc) {
+        const int64_t kc = std::min(kKc, k - p0);
+        const float* ablk;
+        if (packed_a) {
+          ablk = packed_a + (i0 * k + p0 * mcp + (s0 - i0) * kc);
+        } else {
+          pack_a_block(a, a_rs, a_cs, s0, ms, p0, kc, uk.mr, apack.data());
+          ablk = apack.data();
+        }
+        for (int64_t pj = pj0; pj < pj1; ++pj) {
+          const float* bp = packed_b + pj * k * nr + p0 * nr;
+          const int64_t nv = std::min(nr, n - pj * nr);
+          for (int64_t ir = 0; ir < ms; ir += mr) {
+            const int64_t mv = std::min(mr, ms - ir);
+            uk.fn(kc, ablk + ir * kc, bp, c + (s0 + ir) * ldc + pj * nr, ldc, mv, nv, p0 > 0);
+          }
         }
       }
+      if (!ep.trivial()) apply_epilogue(c, ldc, s0, s1, j0, j1, ep);
+      s0 = s1;
     }
-    if (!ep.trivial()) apply_epilogue(c, ldc, i0, i0 + mc, j0, j1, ep);
   };
 
-  const int64_t tasks = mblocks * nchunks;
-  if (pool && threads > 1 && tasks > 1) {
-    pool->parallel_for(tasks, 1, [&](int64_t b, int64_t e) {
+  if (tasks > 1) {
+    // Equal tasks, a multiple of split.threads of them: each thread runs tasks / split.threads in a row.
+    pool->parallel_for(tasks, tasks / split.threads, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) task(t);
     });
   } else {
-    for (int64_t t = 0; t < tasks; ++t) task(t);
+    task(0);
   }
 }
 

@@ -6,8 +6,8 @@
 //   packed B: [ceil(N/NR)][K][NR]  (panel j holds columns j*NR.. j*NR+NR-1, zero padded)
 //   packed A: [ceil(mc/MR)][kc][MR] per (MC, KC) block, packed by each worker into its own scratch.
 // Blocking: KC = 8192/NR rows of K at a time (a KC x NR B micro-panel, 32 KiB, stays in L1), MC = 96 rows of A (in L2).
-// Every C element is summed in the same k-order (KC blocks in order, FMA in order inside), so the
-// result does not depend on how M/N tiles are spread over threads.
+// Every C element is summed in the same k-order (KC blocks in order, FMA in order inside; KC does not
+// depend on the thread count), so the result does not depend on how M/N tiles are spread over threads.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +77,15 @@ int64_t packed_a_size(const GemmUkernel& uk, int64_t m, int64_t k);
 /// Packs all of A (element (i, p) at a[i*rs + p*cs]) ahead of time: block (i0, p0) of the driver's
 /// MC x KC blocking lies at dst + i0*K + p0*ceil(mc/MR)*MR, laid out [ceil(mc/MR)][kc][MR].
 void pack_a_f32(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst);
+
+/// How gemm_f32_packed cuts the MR x NR tile grid for `threads` threads: rows in `mt` chunks of whole MR
+/// panels, columns in `nt` chunks of whole NR panels (chunk sizes differ by at most one panel), run by
+/// `threads` threads (fewer than asked when the GEMM is too small to pay for more), `mt * nt` a multiple
+/// of `threads`, chosen to minimise a cost model of the busiest thread (tiles x K, B re-reads, A packing).
+struct GemmSplit {
+  int64_t mt = 1, nt = 1, threads = 1;
+};
+GemmSplit gemm_f32_split(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, int threads);
 
 /// C[M,N] (row stride ldc) = epilogue(A x packedB); A element (i, p) at a[i*a_rs + p*a_cs], or, when
 /// `packed_a` is given (from pack_a_f32, e.g. constant conv weights), read from there instead.

@@ -21,7 +21,7 @@ namespace {
 // Floats per task below which another thread is not worth waking.
 constexpr int64_t kGrainFloats = 8192;
 
-void parallel(ThreadPool* pool, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel(ThreadPool* pool, int64_t n, int64_t grain, RangeFn fn) {
   if (n <= 0) return;
   if (!pool || pool->threads() == 1 || n <= grain) return fn(0, n);
   pool->parallel_for(n, grain, fn);

@@ -1,0 +1,123 @@
+// gemm_f32_packed split over 1, 2 and 3 threads: bitwise identical results on odd shapes (1, 3, 17,
+// 255, 1023 in M/N/K), close to a double-precision product, with and without pre-packed A and epilogue;
+// and the split itself: equal tasks, a multiple of the threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/gemm_f32.h"
+#include "runtime/cpu_features.h"
+#include "runtime/thread_pool.h"
+
+using namespace joule;
+using namespace joule::kernels::cpu;
+
+namespace {
+
+struct Shape3 {
+  int64_t m, n, k;
+};
+
+std::vector<float> random_floats(size_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<const GemmUkernel*> runnable_ukernels() {
+  std::vector<const GemmUkernel*> out;
+  for (const GemmUkernel& uk : gemm_f32_ukernels())
+    if (uk.isa <= max_isa()) out.push_back(&uk);
+  return out;
+}
+
+}  // namespace
+
+TEST(GemmF32Threads, BitwiseIdenticalAcrossThreadCounts) {
+  const auto uks = runnable_ukernels();
+  if (uks.empty()) GTEST_SKIP() << "no f32 GEMM micro-kernel runs on this CPU (max ISA " << isa_name(max_isa()) << ")";
+  const std::vector<Shape3> shapes = {{1023, 255, 17}, {255, 1023, 3},  {17, 255, 1023}, {3, 1023, 255},
+                                      {1, 1023, 255},  {1023, 17, 255}, {255, 255, 255}, {128, 1536, 384},
+                                      {1023, 3, 17},   {17, 17, 1},     {1, 1, 1023},    {255, 17, 1023}};
+  ThreadPool p2(2), p3(3);
+  for (const GemmUkernel* uk : uks) {
+    for (const Shape3& s : shapes) {
+      SCOPED_TRACE(std::string(uk->name) + " M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k));
+      const auto a = random_floats(static_cast<size_t>(s.m * s.k), 1);
+      const auto b = random_floats(static_cast<size_t>(s.k * s.n), 2);
+      const auto bias = random_floats(static_cast<size_t>(s.n), 3);
+      std::vector<float> pb(static_cast<size_t>(packed_b_size(*uk, s.k, s.n)));
+      pack_b_f32(*uk, b.data(), s.n, 1, s.k, s.n, pb.data());
+      std::vector<float> pa(static_cast<size_t>(packed_a_size(*uk, s.m, s.k)));
+      pack_a_f32(*uk, a.data(), s.k, 1, s.m, s.k, pa.data());
+      GemmEpilogue ep;
+      ep.bias = bias.data();
+      ep.bias_cs = 1;
+      ep.act = Activation::kRelu;
+      for (bool pre_packed : {false, true}) {
+        for (bool with_ep : {false, true}) {
+          const GemmEpilogue& e = with_ep ? ep : GemmEpilogue{};
+          std::vector<float> c1(static_cast<size_t>(s.m * s.n)), c2(c1.size(), 7.0f), c3(c1.size(), -7.0f);
+          const float* pap = pre_packed ? pa.data() : nullptr;
+          gemm_f32_packed(*uk, s.m, s.n, s.k, a.data(), s.k, 1, pb.data(), c1.data(), s.n, e, nullptr, pap);
+          gemm_f32_packed(*uk, s.m, s.n, s.k, a.data(), s.k, 1, pb.data(), c2.data(), s.n, e, &p2, pap);
+          gemm_f32_packed(*uk, s.m, s.n, s.k, a.data(), s.k, 1, pb.data(), c3.data(), s.n, e, &p3, pap);
+          EXPECT_EQ(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)), 0) << "1 vs 2 threads differ";
+          EXPECT_EQ(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(float)), 0) << "1 vs 3 threads differ";
+          // Spot-check against a double-precision product (every 7th element).
+          double worst = 0.0;
+          for (int64_t i = 0; i < s.m; ++i) {
+            for (int64_t j = (i * 3) % 7; j < s.n; j += 7) {
+              double acc = 0.0, mag = 0.0;
+              for (int64_t p = 0; p < s.k; ++p) {
+                acc += static_cast<double>(a[static_cast<size_t>(i * s.k + p)]) * b[static_cast<size_t>(p * s.n + j)];
+                mag += std::fabs(static_cast<double>(a[static_cast<size_t>(i * s.k + p)]) * b[static_cast<size_t>(p * s.n + j)]);
+              }
+              if (with_ep) acc = std::max(acc + bias[static_cast<size_t>(j)], 0.0);
+              worst = std::max(worst, std::fabs(acc - c1[static_cast<size_t>(i * s.n + j)]) / (mag + 1e-6));
+            }
+          }
+          EXPECT_LT(worst, 1e-5) << "pre_packed " << pre_packed << " epilogue " << with_ep;
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmF32Threads, SplitGivesEqualTasksPerThread) {
+  const auto uks = runnable_ukernels();
+  if (uks.empty()) GTEST_SKIP() << "no f32 GEMM micro-kernel runs on this CPU";
+  const GemmUkernel& uk = *uks.back();
+  // BERT/MiniLM FFN: M=128 used to go 96 + 32 rows to two threads (3:1); now the halves are equal.
+  for (const Shape3& s : std::vector<Shape3>{{128, 1536, 384}, {128, 384, 1536}, {1024, 1024, 1024}, {64, 3136, 576}, {1023, 17, 255}}) {
+    for (int threads : {2, 3, 4}) {
+      SCOPED_TRACE("M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) + " threads " + std::to_string(threads));
+      const GemmSplit sp = gemm_f32_split(uk, s.m, s.n, s.k, threads);
+      EXPECT_EQ(sp.threads, threads);
+      EXPECT_EQ((sp.mt * sp.nt) % sp.threads, 0);
+      // Work of each thread (in MR x NR tiles): within one panel row/column of the others.
+      const int64_t mpan = (s.m + uk.mr - 1) / uk.mr, npan = (s.n + uk.nr - 1) / uk.nr, per = sp.mt * sp.nt / sp.threads;
+      int64_t lo = INT64_MAX, hi = 0;
+      for (int64_t th = 0; th < sp.threads; ++th) {
+        int64_t tiles = 0;
+        for (int64_t t = th * per; t < (th + 1) * per; ++t) {
+          const int64_t im = t / sp.nt, jn = t % sp.nt;
+          tiles += ((im + 1) * mpan / sp.mt - im * mpan / sp.mt) * ((jn + 1) * npan / sp.nt - jn * npan / sp.nt);
+        }
+        lo = std::min(lo, tiles);
+        hi = std::max(hi, tiles);
+      }
+      EXPECT_LE(static_cast<double>(hi - lo), 0.1 * static_cast<double>(hi)) << "tiles per thread " << lo << " .. " << hi;
+    }
+  }
+  // Too small to pay for a second thread: not split.
+  EXPECT_EQ(gemm_f32_split(uk, 3, 17, 3, 2).threads, 1);
+  EXPECT_EQ(gemm_f32_split(uk, 1, 1, 1023, 2).threads, 1);
+}
