@@ -6,6 +6,7 @@
 namespace joule::kernels {
 
 void register_ref_matmul_bias(KernelRegistry& r);  // matmul_bias.cpp: joule.MatMulBias (made by fusion only)
+void register_ref_strided_matmul(KernelRegistry& r);  // strided_matmul.cpp: joule.StridedMatMul (made by fusion only)
 
 void KernelRegistry::add(KernelDef def) {
   def.domain = ops::canonical_domain(def.domain);
@@ -58,6 +59,7 @@ const KernelRegistry& KernelRegistry::builtin() {
     register_ref_control(r);
     register_ref_rnn(r);
     register_ref_matmul_bias(r);
+    register_ref_strided_matmul(r);
     register_ref_matmul_nbits(r);
 #ifdef JOULE_WITH_SIMD
     register_cpu_kernels(r);

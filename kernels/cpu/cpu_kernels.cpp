@@ -5,6 +5,7 @@ namespace joule::kernels {
 namespace cpu {
 void register_cpu_linalg(KernelRegistry& r);  // linalg_f32.cpp: MatMul, Gemm
 void register_cpu_matmul_bias(KernelRegistry& r);  // matmul_bias_f32.cpp: joule.MatMulBias
+void register_cpu_strided_matmul(KernelRegistry& r);  // strided_matmul_f32.cpp: joule.StridedMatMul
 void register_cpu_conv(KernelRegistry& r);    // conv_f32.cpp: Conv via im2col / 1x1 GEMM
 void register_cpu_conv_winograd(KernelRegistry& r);  // conv_winograd_f32.cpp: 3x3 stride-1 Conv, Winograd F(4x4, 3x3)
 void register_cpu_dwconv(KernelRegistry& r);  // dwconv_f32.cpp: depthwise 3x3 / 5x5 Conv
@@ -21,6 +22,7 @@ void register_cpu_quantize_linear(KernelRegistry& r);  // quantize_linear_f32.cp
 void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_linalg(r);
   cpu::register_cpu_matmul_bias(r);
+  cpu::register_cpu_strided_matmul(r);
   cpu::register_cpu_conv(r);
   cpu::register_cpu_conv_winograd(r);
   cpu::register_cpu_dwconv(r);

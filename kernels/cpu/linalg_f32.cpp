@@ -1,7 +1,9 @@
 // f32 MatMul and Gemm on the packed GEMM (gemm_f32.h), one KernelDef per micro-kernel ISA.
 // A constant B (the weight) is packed once in prepare; otherwise B is packed per run into scratch.
+#include <algorithm>
 #include <memory>
 
+#include "kernels/cpu/batched_gemm_f32.h"
 #include "kernels/cpu/fused_activation.h"
 #include "kernels/cpu/gemm_f32.h"
 #include "kernels/kernel_registry.h"
@@ -87,25 +89,19 @@ Status matmul_run(KernelContext& ctx) {
   Shape ba(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
   auto batch_or = ops::broadcast_shapes(ba, bb);
   if (!batch_or) return ctx.fail("MatMul batch dims do not broadcast");
-  Shape batch = *batch_or;
-  auto sa = ops::broadcast_strides(ba, batch), sb = ops::broadcast_strides(bb, batch);
-  const int64_t nb = shape_numel(batch);
-  std::vector<int64_t> idx(batch.size(), 0);
-  bpack.resize(static_cast<size_t>(packed_b_size(uk, k, n)));
-  int64_t last_ob = -1;
-  for (int64_t bi = 0; bi < nb; ++bi) {
-    int64_t oa = 0, ob = 0;
-    for (size_t d = 0; d < batch.size(); ++d) {
-      oa += idx[d] * sa[d];
-      ob += idx[d] * sb[d];
-    }
-    if (ob != last_ob) pack_b_f32(uk, tb.data<float>() + ob * k * n, n, 1, k, n, bpack.data());
-    last_ob = ob;
-    gemm_f32_packed(uk, m, n, k, ta.data<float>() + oa * m * k, k, 1, bpack.data(), y + bi * m * n, n, ep, ctx.pool);
-    for (size_t d = batch.size(); d-- > 0;) {
-      if (++idx[d] < batch[d]) break;
-      idx[d] = 0;
-    }
+  const Shape& batch = *batch_or;
+  // Batched: one parallel_for over (batch x M chunk) tasks, each packing its B slice (batched_gemm_f32.h).
+  StridedOperand sa{ta.data<float>(), ops::broadcast_strides(ba, batch), k, 1};
+  StridedOperand sb{tb.data<float>(), ops::broadcast_strides(bb, batch), n, 1};
+  for (int64_t& s : sa.batch_strides) s *= m * k;
+  for (int64_t& s : sb.batch_strides) s *= k * n;
+  std::vector<int64_t> sc = ops::strides_of(batch);
+  for (int64_t& s : sc) s *= m * n;
+  batched_gemm_f32(uk, batch, m, n, k, sa, sb, y, sc, n, BatchedEpilogue{}, ctx.pool);
+  if (ep.act != Activation::kNone) {  // a fused Relu/Clip (fusion.cpp), one pass over Y
+    const int64_t total = ctx.out(0).numel();
+    for (int64_t i = 0; i < total; ++i)
+      y[i] = ep.act == Activation::kRelu ? (y[i] > 0.0f ? y[i] : 0.0f) : std::min(std::max(y[i], ep.lo), ep.hi);
   }
   return Status::ok();
 }

@@ -4,6 +4,7 @@
 namespace joule::ops {
 
 void register_matmul_bias_ops(OpRegistry& r);  // matmul_bias_ops.cpp: joule.MatMulBias (made by fusion only)
+void register_strided_matmul_ops(OpRegistry& r);  // strided_matmul_ops.cpp: joule.StridedMatMul (made by fusion only)
 
 std::string canonical_domain(std::string_view domain) {
   if (domain == "ai.onnx") return "";
@@ -57,6 +58,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_control_ops(r);
     register_rnn_ops(r);
     register_matmul_bias_ops(r);
+    register_strided_matmul_ops(r);
     register_matmul_nbits_ops(r);
     return r;
   }();

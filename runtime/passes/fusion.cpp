@@ -162,6 +162,7 @@ Status fuse_operators(ir::Graph& g, Isa isa) {
   JOULE_RETURN_IF_ERROR(fuse_gelu_patterns(g, patterns));
   JOULE_RETURN_IF_ERROR(fuse_layernorm_patterns(g, patterns));
   JOULE_RETURN_IF_ERROR(fuse_matmul_bias(g, isa, patterns));
+  JOULE_RETURN_IF_ERROR(fuse_transpose_matmul(g, isa, patterns));  // transpose_matmul_fusion.cpp
   bool changed = true;
   while (changed) {
     changed = false;

@@ -32,6 +32,12 @@ Status fuse_layernorm_patterns(ir::Graph& g, int& fused);
 /// reference path keeps MatMul + Add). `fused` is increased by the number of pairs rewritten.
 Status fuse_matmul_bias(ir::Graph& g, Isa isa, int& fused);
 
+/// Folds into a MatMul (transpose_matmul_fusion.cpp) the Transposes feeding it, a following Mul/Div by a
+/// scalar constant, Add of a tensor broadcast to its shape and Transpose keeping the last axis, as one
+/// joule.StridedMatMul (attention's Q K^T / sqrt(d) + mask and P V), when an optimized kernel runs it at
+/// `isa`. `fused` is increased by the number of MatMuls rewritten.
+Status fuse_transpose_matmul(ir::Graph& g, Isa isa, int& fused);
+
 /// Single-reader queries shared by the pattern fusions.
 class ReaderIndex {
  public:
