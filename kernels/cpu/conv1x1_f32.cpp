@@ -3,8 +3,9 @@
 //  - W packed once at prepare into 6-row panels [M/6][K][6];
 //  - bias and the fused Relu/Clip ("joule.activation") are applied in registers before the single
 //    store, instead of a second pass over Y (the output of a 112x112 expand conv is 4.8 MB);
-//  - X is taken 16 pixels at a time: each strip is copied into a contiguous [K][16] buffer (L1/L2,
-//    read sequentially by every weight panel; the copy costs 1/M of the FMAs), never the whole X;
+//  - X is taken in blocks of 16-pixel strips (up to kBlockBytes packed): each strip is copied into a
+//    contiguous [K][16] buffer, then every weight panel (in L1) sweeps the block (in L2), writing 6 output
+//    rows at a time; the copy costs 1/M of the FMAs, and W is read once per block (7x7 planes: once);
 //  - the pixels left after the 16-pixel strips: 1..4 of them (7x7 planes: 49 = 3*16 + 1) run a
 //    6-channel x 1-pixel column kernel; 5..15 run one zero-padded strip (stores masked);
 //  - threads split the strips into contiguous equal ranges, or, when there are too few strips to
@@ -32,7 +33,8 @@ void conv1x1_pack_w(const float* w, int64_t m, int64_t k, float* dst) {
 
 namespace {
 
-constexpr int64_t kColumnMax = 4;         // up to this many left-over pixels take the column kernel
+constexpr int64_t kColumnMax = 4;            // up to this many left-over pixels take the column kernel
+constexpr int64_t kBlockBytes = 192 * 1024;  // packed X strips per block (L2 is 512 KiB on Zen 3)
 
 bool all_equal(const ir::Node& n, const char* name, int64_t v) {
   if (!n.has_attr(name)) return true;
@@ -107,35 +109,47 @@ Status conv1x1_run(KernelContext& ctx) {
   // (7x7 / 14x14 planes): then the weight panels, each thread packing every strip for itself.
   auto imbalance = [&](int64_t n) { return static_cast<double>((n + threads - 1) / threads) * threads / static_cast<double>(n); };
   const bool split_panels = threads > 1 && (strips < 8 * threads || imbalance(panels) < imbalance(strips));
+  // Strips per block: the packed block stays in L2 while every weight panel sweeps it.
+  const int64_t block = std::max<int64_t>(1, kBlockBytes / (K * 16 * static_cast<int64_t>(sizeof(float))));
 
   for (int64_t n = 0; n < N; ++n) {
     const float* xn = x.data<float>() + n * K * P;
     float* yn = y.data<float>() + n * M * P;
     auto run_range = [&](int64_t t0, int64_t t1, int64_t s0, int64_t s1) {
-      thread_local std::vector<float> strip;
-      if (strip.size() < static_cast<size_t>(K * 16)) strip.resize(static_cast<size_t>(K * 16));
-      float* bs = strip.data();
-      for (int64_t s = s0; s < s1; ++s) {
-        const int64_t p0 = s * 16, nv = std::min<int64_t>(16, P - p0);
-        if (nv <= kColumnMax && nv < 16) {
-          // Left-over pixels: each packed as a contiguous column [K], one column-kernel call per panel.
-          for (int64_t j = 0; j < nv; ++j)
-            for (int64_t p = 0; p < K; ++p) bs[j * K + p] = xn[p * P + p0 + j];
-          for (int64_t t = t0; t < t1; ++t) {
-            const int64_t m0 = t * 6, mv = std::min<int64_t>(6, M - m0);
+      thread_local std::vector<float> packed;
+      const int64_t cap = std::min(s1 - s0, block);
+      if (packed.size() < static_cast<size_t>(cap * K * 16)) packed.resize(static_cast<size_t>(cap * K * 16));
+      for (int64_t sb = s0; sb < s1; sb += block) {
+        const int64_t se = std::min(s1, sb + block);
+        // Pack the block's strips: [K][16] each (zero padded past P), or, for 1..kColumnMax left-over
+        // pixels, one contiguous column [K] per pixel.
+        for (int64_t s = sb; s < se; ++s) {
+          float* bs = packed.data() + (s - sb) * K * 16;
+          const int64_t p0 = s * 16, nv = std::min<int64_t>(16, P - p0);
+          if (nv <= kColumnMax && nv < 16) {
             for (int64_t j = 0; j < nv; ++j)
-              conv1x1_6x1__avx2(K, wp + t * 6 * K, bs + j * K, 1, bias ? bias + m0 : nullptr, ep, yn + m0 * P + p0 + j, P, mv);
+              for (int64_t p = 0; p < K; ++p) bs[j * K + p] = xn[p * P + p0 + j];
+            continue;
           }
-          continue;
+          for (int64_t p = 0; p < K; ++p) {
+            std::copy(xn + p * P + p0, xn + p * P + p0 + nv, bs + p * 16);
+            std::fill(bs + p * 16 + nv, bs + p * 16 + 16, 0.0f);
+          }
         }
-        // Strip [K][16] (zero padded past P): read sequentially by every panel.
-        for (int64_t p = 0; p < K; ++p) {
-          std::copy(xn + p * P + p0, xn + p * P + p0 + nv, bs + p * 16);
-          std::fill(bs + p * 16 + nv, bs + p * 16 + 16, 0.0f);
-        }
+        // Each weight panel sweeps the block (panel in L1, block in L2; 6 output rows written at a time).
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t m0 = t * 6, mv = std::min<int64_t>(6, M - m0);
-          conv1x1_6x16__avx2(K, wp + t * 6 * K, bs, 16, bias ? bias + m0 : nullptr, ep, yn + m0 * P + p0, P, mv, nv);
+          const float* a = wp + t * 6 * K;
+          const float* bt = bias ? bias + m0 : nullptr;
+          for (int64_t s = sb; s < se; ++s) {
+            const float* bs = packed.data() + (s - sb) * K * 16;
+            const int64_t p0 = s * 16, nv = std::min<int64_t>(16, P - p0);
+            if (nv <= kColumnMax && nv < 16) {
+              for (int64_t j = 0; j < nv; ++j) conv1x1_6x1__avx2(K, a, bs + j * K, 1, bt, ep, yn + m0 * P + p0 + j, P, mv);
+            } else {
+              conv1x1_6x16__avx2(K, a, bs, 16, bt, ep, yn + m0 * P + p0, P, mv, nv);
+            }
+          }
         }
       }
     };

@@ -2,7 +2,8 @@
 // FMA is full whatever the plane size (small late planes of MobileNets: OW = 2..8). The 8 channel
 // planes are interleaved into a zero-padded buffer [Hb][Wb][8] (column c holds input column c - pad_l),
 // which makes the tap loops free of bounds checks and handles any kernel size, stride and dilation;
-// 4 output columns are computed together (4 independent FMA chains), then de-interleaved into NCHW.
+// 4 output columns are computed together (4 independent FMA chains; 3x3 unrolled at compile time; a
+// row tail reruns the last 4 columns instead of single columns), then de-interleaved into NCHW.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -70,6 +71,60 @@ inline __m256 activate(__m256 v, Activation act, __m256 lo, __m256 hi) {
   return v;
 }
 
+// 4 output columns [ow, ow+4) of one output row: out[ow..][8] = act(bias + taps in (kh, kw) order).
+// KH/KW > 0: the kernel size known at compile time (loops unrolled); 0: read from g.
+template <int KH, int KW>
+inline void step4(const DwConvGeom& g, const float* w8, __m256 bias, Activation act, __m256 lo, __m256 hi, const float* rows,
+                  int64_t wb, int64_t ow, float* orow) {
+  const int64_t kh = KH > 0 ? KH : g.kh, kw = KW > 0 ? KW : g.kw, sw8 = g.sw * 8, dw8 = g.dw * 8;
+  __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+#pragma GCC unroll 8
+  for (int64_t i = 0; i < kh; ++i) {
+    const float* r = rows + i * g.dh * wb * 8 + ow * sw8;
+    const float* wr = w8 + i * kw * 8;
+#pragma GCC unroll 8
+    for (int64_t j = 0; j < kw; ++j) {
+      const __m256 wv = _mm256_loadu_ps(wr + j * 8);
+      const float* p = r + j * dw8;
+      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + sw8), a1);
+      a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 2 * sw8), a2);
+      a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 3 * sw8), a3);
+    }
+  }
+  _mm256_storeu_ps(orow + ow * 8, activate(a0, act, lo, hi));
+  _mm256_storeu_ps(orow + ow * 8 + 8, activate(a1, act, lo, hi));
+  _mm256_storeu_ps(orow + ow * 8 + 16, activate(a2, act, lo, hi));
+  _mm256_storeu_ps(orow + ow * 8 + 24, activate(a3, act, lo, hi));
+}
+
+// All output rows into out[OH*OW][8]. Rows of 4+ columns run only 4-column steps, the last one shifted
+// back to end at OW (the overlapped columns are computed again, identically), so no column runs a
+// single latency-bound FMA chain.
+template <int KH, int KW>
+void compute_rows(const DwConvGeom& g, const float* w8, const float* bias8, const GemmEpilogue& ep, const float* buf,
+                  int64_t wb, float* out) {
+  const __m256 bias = _mm256_loadu_ps(bias8), lo = _mm256_set1_ps(ep.lo), hi = _mm256_set1_ps(ep.hi);
+  const int64_t OW = g.ow, sw8 = g.sw * 8, dw8 = g.dw * 8;
+  for (int64_t oh = 0; oh < g.oh; ++oh) {
+    const float* rows = buf + oh * g.sh * wb * 8;
+    float* orow = out + oh * OW * 8;
+    if (OW >= 4) {
+      for (int64_t ow = 0; ow < OW; ow += 4) step4<KH, KW>(g, w8, bias, ep.act, lo, hi, rows, wb, std::min(ow, OW - 4), orow);
+      continue;
+    }
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      __m256 a0 = bias;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const float* r = rows + i * g.dh * wb * 8 + ow * sw8;
+        const float* wr = w8 + i * g.kw * 8;
+        for (int64_t j = 0; j < g.kw; ++j) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + j * 8), _mm256_loadu_ps(r + j * dw8), a0);
+      }
+      _mm256_storeu_ps(orow + ow * 8, activate(a0, ep.act, lo, hi));
+    }
+  }
+}
+
 }  // namespace
 
 int64_t dwconv_f32_c8_scratch(const DwConvGeom& g) {
@@ -83,40 +138,10 @@ void dwconv_f32_c8__avx2(const DwConvGeom& g, const float* x, int64_t nch, const
   float* buf = scratch;
   float* out = scratch + hb * wb * 8;
   pack_c8(g, x, nch, hb, wb, buf);
-  const __m256 bias = _mm256_loadu_ps(bias8), lo = _mm256_set1_ps(ep.lo), hi = _mm256_set1_ps(ep.hi);
-  const int64_t OW = g.ow, sw8 = g.sw * 8, dw8 = g.dw * 8;
-  for (int64_t oh = 0; oh < g.oh; ++oh) {
-    const float* rows = buf + oh * g.sh * wb * 8;
-    float* orow = out + oh * OW * 8;
-    int64_t ow = 0;
-    for (; ow + 4 <= OW; ow += 4) {
-      __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const float* r = rows + i * g.dh * wb * 8 + ow * sw8;
-        const float* wr = w8 + i * g.kw * 8;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const __m256 wv = _mm256_loadu_ps(wr + j * 8);
-          const float* p = r + j * dw8;
-          a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
-          a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + sw8), a1);
-          a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 2 * sw8), a2);
-          a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 3 * sw8), a3);
-        }
-      }
-      _mm256_storeu_ps(orow + ow * 8, activate(a0, ep.act, lo, hi));
-      _mm256_storeu_ps(orow + ow * 8 + 8, activate(a1, ep.act, lo, hi));
-      _mm256_storeu_ps(orow + ow * 8 + 16, activate(a2, ep.act, lo, hi));
-      _mm256_storeu_ps(orow + ow * 8 + 24, activate(a3, ep.act, lo, hi));
-    }
-    for (; ow < OW; ++ow) {
-      __m256 a0 = bias;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const float* r = rows + i * g.dh * wb * 8 + ow * sw8;
-        const float* wr = w8 + i * g.kw * 8;
-        for (int64_t j = 0; j < g.kw; ++j) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + j * 8), _mm256_loadu_ps(r + j * dw8), a0);
-      }
-      _mm256_storeu_ps(orow + ow * 8, activate(a0, ep.act, lo, hi));
-    }
+  if (g.kh == 3 && g.kw == 3) {
+    compute_rows<3, 3>(g, w8, bias8, ep, buf, wb, out);
+  } else {
+    compute_rows<0, 0>(g, w8, bias8, ep, buf, wb, out);
   }
   // De-interleave out[OH*OW][8] into the nch output planes.
   const int64_t n = g.oh * g.ow;
