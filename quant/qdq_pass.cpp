@@ -68,8 +68,9 @@ std::string dynamic_blocker(const ir::Node& n) {
 }
 
 // Symmetric int8 quantization of a float constant, per channel along `axis` (-1: per tensor).
-// Range [-qmax, qmax]: 127 by default; 63 (reduce_range) keeps u8 x s8 pair sums of AVX2's vpmaddubsw
-// inside int16, which ONNX Runtime's AVX2 (non-VNNI) kernels need to avoid saturation.
+// Range [-qmax, qmax]: 63 (reduce_range, the default) keeps u8 x s8 pair sums of AVX2's vpmaddubsw inside
+// int16, which joule's fast u8 x s8 kernels (kernels/cpu/qgemm_u8s8.h) and ONNX Runtime's AVX2 (non-VNNI)
+// kernels need to stay exact; 127 (full range) is one bit more precise.
 void quantize_weight(const Tensor& w, int axis, float qmax, Tensor& q, std::vector<float>& scales) {
   const Shape& s = w.shape();
   int64_t channels = axis < 0 ? 1 : s[static_cast<size_t>(axis)], inner = 1, outer = 1;

@@ -39,7 +39,8 @@ struct QuantizeOptions {
   bool per_channel = true;        // weights per output channel (else per tensor)
   bool int8_activations = false;  // activations int8 symmetric (default uint8 asymmetric, ORT's fast path)
   bool dynamic = false;           // MatMul/Gemm only, activations quantized at run time
-  bool reduce_range = false;      // 7-bit weights [-63, 63]: exact on AVX2 u8 x s8 kernels without VNNI (ORT)
+  bool reduce_range = true;       // 7-bit weights [-63, 63] (false: [-127, 127]): u8 x s8 pair sums fit int16, so AVX2
+                                  // CPUs without VNNI run the vpmaddubsw kernels exactly (joule's and ONNX Runtime's)
   std::set<std::string> keep_float;  // node keys (see node_key) left in float
 };
 

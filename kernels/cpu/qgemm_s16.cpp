@@ -8,9 +8,12 @@
 //   QGemm:  Y[M, N] = requant(A16[M, kp] x W16 panels), W16 = W - w_zp[n] packed in prepare.
 //   DynQMatMul: DynamicQuantizeLinear(A) per tensor -> A16 = q - zp, then float(acc) * (a_scale * w_scale[n]) (+ bias).
 // Each output element is summed by one micro-kernel call in a fixed order, so results do not depend on threads.
+// These are the fallback of the u8 x s8 kernels (kernels/cpu/qgemm_u8s8.cpp) for weights whose pair sums
+// could saturate vpmaddubsw on CPUs without VNNI (full-range 8-bit weights).
 #include <algorithm>
 #include <memory>
 
+#include "kernels/cpu/qgemm_node_params.h"
 #include "kernels/cpu/qgemm_s16.h"
 #include "kernels/kernel_registry.h"
 #include "kernels/ref/qfused_requant.h"
@@ -56,7 +59,7 @@ using quant::load_q;
 
 const QgemmUkernel& uk(int u) { return qgemm_s16_ukernels()[static_cast<size_t>(u)]; }
 constexpr int kMaxMr = 12;
-constexpr int64_t kMaxK = 33024;  // K * 255 * 255 * 2 / 2 < 2^31: int32 sums stay exact
+constexpr int64_t kMaxK = kQgemmMaxK;
 
 void parallel(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (pool && pool->threads() > 1 && n > 1) pool->parallel_for(n, 1, fn);
@@ -81,17 +84,10 @@ void out_range(const ir::Node& n, DType t, int32_t& lo, int32_t& hi) {
   hi = std::min<int32_t>(hi, static_cast<int32_t>(n.attr_int("qmax", hi)));
 }
 
-// Shared by QConv / QGemm: everything but the weights' layout, from constant inputs.
-struct QuantState {
-  int64_t channels = 0, k = 0, kp = 0;
+// The node's parameters plus the int16 weights.
+struct QuantState : QNodeParams {
+  int64_t kp = 0;
   std::vector<int16_t> w16;    // QConv: rows [OC][kp]; QGemm / DynQMatMul: panels [ceil(N/16)][kp*16]
-  std::vector<float> mult;     // per channel
-  std::vector<int32_t> bias;   // per channel (zeros when absent)
-  int32_t xz = 0, yz = 0, lo = 0, hi = 255;
-  DType x_type = DType::kU8;               // x's type: the x_zero_point's
-  bool x_signed = false, y_signed = false;  // y: the requantized type (y_zero_point's), before `lut`
-  std::vector<uint8_t> lut;                 // 256 bytes of the fused lookup table, or empty
-  Shape w_shape;
 };
 
 // Widens w (element (c, p) at w[c*cs + p*ps]) minus its zero point into rows [channels][kp].
@@ -106,7 +102,9 @@ void widen_rows(const Tensor& w, const Tensor* wz, int64_t channels, int64_t k, 
 
 // ---- QConv -----------------------------------------------------------------------------------
 
-bool qconv_accepts(const KernelQuery& q) {
+}  // namespace
+
+bool qconv_node_accepts(const KernelQuery& q) {
   if (const Tensor* lut = q.node.attr_tensor("lut"); lut && (lut->numel() != 256 || !is_8bit(lut->dtype()))) return false;
   if (q.inputs.size() < 8 || !maybe_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
   for (size_t i : {1, 2, 4, 5, 6, 7})
@@ -122,7 +120,7 @@ bool qconv_accepts(const KernelQuery& q) {
   return group >= 1 && w.dim(0) % group == 0 && w.numel() / w.dim(0) <= kMaxK;
 }
 
-void common_params(const KernelQuery& q, int64_t channels, size_t ws_i, size_t bias_i, QuantState& s) {
+void qnode_common_params(const KernelQuery& q, int64_t channels, size_t ws_i, size_t bias_i, QNodeParams& s) {
   const float xs = fparam(cin(q, 1), 0), ys = fparam(cin(q, 6), 0);
   s.xz = load_q(cin(q, 2), 0);
   s.yz = load_q(cin(q, 7), 0);
@@ -140,6 +138,16 @@ void common_params(const KernelQuery& q, int64_t channels, size_t ws_i, size_t b
     for (int64_t c = 0; c < channels; ++c) s.bias[size_t(c)] = load_q(cin(q, bias_i), c);
 }
 
+int32_t qnode_int_param(const Tensor& t, int64_t c) { return iparam(t, c); }
+
+void qgemm_node_kn(const KernelQuery& q, int64_t& k, int64_t& n) {
+  const Tensor& w = cin(q, 3);
+  const bool trans = q.node.attr_int("transB", 0) != 0;
+  k = trans ? w.dim(1) : w.dim(0), n = trans ? w.dim(0) : w.dim(1);
+}
+
+namespace {
+
 Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   const Tensor& w = cin(q, 3);
   auto s = std::make_shared<QuantState>();
@@ -147,7 +155,7 @@ Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   s->k = w.numel() / w.dim(0);
   s->kp = qgemm_kp(s->k);
   widen_rows(w, &cin(q, 5), w.dim(0), s->k, s->k, 1, s->kp, s->w16);
-  common_params(q, w.dim(0), 4, 8, *s);
+  qnode_common_params(q, w.dim(0), 4, 8, *s);
   state = s;
   return Status::ok();
 }
@@ -287,7 +295,9 @@ void rows_x_panels(const QgemmUkernel& k, ThreadPool* pool, const int16_t* a16, 
   });
 }
 
-bool qgemm_accepts(const KernelQuery& q) {
+}  // namespace
+
+bool qgemm_node_accepts(const KernelQuery& q) {
   if (const Tensor* lut = q.node.attr_tensor("lut"); lut && (lut->numel() != 256 || !is_8bit(lut->dtype()))) return false;
   if (q.inputs.size() < 8 || !maybe_8bit(q.inputs[0].dtype) || !constant(q, 3)) return false;
   for (size_t i : {1, 2, 4, 5, 6, 7})
@@ -304,6 +314,8 @@ bool qgemm_accepts(const KernelQuery& q) {
   return k <= kMaxK;
 }
 
+namespace {
+
 Status qgemm_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   const Tensor& w = cin(q, 3);
   const bool trans = q.node.attr_int("transB", 0) != 0;
@@ -311,7 +323,7 @@ Status qgemm_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   auto s = std::make_shared<QuantState>();
   s->w_shape = w.shape();
   pack_weight_panels(w, &cin(q, 5), k, n, trans ? 1 : n, trans ? k : 1, *s);
-  common_params(q, n, 4, 8, *s);
+  qnode_common_params(q, n, 4, 8, *s);
   state = s;
   return Status::ok();
 }
@@ -354,7 +366,9 @@ Status qgemm_run(KernelContext& ctx) {
   return Status::ok();
 }
 
-bool dynq_accepts(const KernelQuery& q) {
+}  // namespace
+
+bool dynq_node_accepts(const KernelQuery& q) {
   if (q.inputs.size() < 4 || !maybe_f32(q.inputs[0].dtype) || !constant(q, 1) || !constant(q, 2) || !constant(q, 3)) return false;
   if (q.inputs.size() > 4 && q.inputs[4].dtype != DType::kUndefined && !constant(q, 4)) return false;
   const Tensor& w = cin(q, 1);
@@ -363,6 +377,8 @@ bool dynq_accepts(const KernelQuery& q) {
     if (cin(q, i).numel() != 1 && cin(q, i).numel() != w.dim(1)) return false;
   return !constant(q, 4) || (cin(q, 4).dtype() == DType::kF32 && cin(q, 4).numel() == w.dim(1));
 }
+
+namespace {
 
 struct DynState : QuantState {
   std::vector<float> w_scale, fbias;
@@ -416,11 +432,11 @@ Status dynq_run(KernelContext& ctx) {
 template <int U>
 bool runs_here(const KernelQuery&) { return uk(U).runs_here(); }
 template <int U>
-bool qconv_ok(const KernelQuery& q) { return uk(U).runs_here() && qconv_accepts(q); }
+bool qconv_ok(const KernelQuery& q) { return uk(U).runs_here() && qconv_node_accepts(q); }
 template <int U>
-bool qgemm_ok(const KernelQuery& q) { return uk(U).runs_here() && qgemm_accepts(q); }
+bool qgemm_ok(const KernelQuery& q) { return uk(U).runs_here() && qgemm_node_accepts(q); }
 template <int U>
-bool dynq_ok(const KernelQuery& q) { return uk(U).runs_here() && dynq_accepts(q); }
+bool dynq_ok(const KernelQuery& q) { return uk(U).runs_here() && dynq_node_accepts(q); }
 
 template <int U>
 void add_all(KernelRegistry& r, int priority) {
@@ -433,7 +449,10 @@ void add_all(KernelRegistry& r, int priority) {
 
 }  // namespace
 
+void register_cpu_qgemm_u8s8(KernelRegistry& r);  // kernels/cpu/qgemm_u8s8.cpp (priorities 15-17)
+
 void register_cpu_qgemm(KernelRegistry& r) {
+  register_cpu_qgemm_u8s8(r);
   add_all<0>(r, 11);  // avx2
   add_all<1>(r, 12);  // avx-vnni
   add_all<2>(r, 13);  // avx512bw

@@ -15,6 +15,7 @@
 #include "joule/session.h"
 #ifdef JOULE_WITH_SIMD
 #include "kernels/cpu/qgemm_s16.h"
+#include "kernels/cpu/qgemm_u8s8.h"
 #endif
 #include "runtime/cpu_features.h"
 #include "runtime/ir/graph.h"
@@ -47,6 +48,19 @@ Tensor random_i8(std::mt19937& rng, Shape s) {  // full range, -128 included
   std::uniform_int_distribution<int> u(-128, 127);
   Tensor t(DType::kI8, s);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(u(rng));
+  return t;
+}
+// 7-bit weights as `quantize --reduce-range` writes them, widened to [-64, 64]: every same-sign pair sums to at most
+// 128 in magnitude, the bound of the AVX2 u8 x s8 kernels. The first pair (k = 0, 1) of a few channels is set to
+// the bound itself (64 + 64, 127 + 1, -128 + 0, -64 - 64) or to opposite extremes (127, -128), which are exact too.
+// Channel c's k-th weight is at w[c*cs + k*ps].
+Tensor random_w7(std::mt19937& rng, Shape s, int64_t channels, int64_t k, int64_t cs, int64_t ps) {
+  std::uniform_int_distribution<int> u(-64, 64);
+  Tensor t(DType::kI8, s);
+  int8_t* w = t.data<int8_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) w[i] = static_cast<int8_t>(u(rng));
+  const int8_t pairs[][2] = {{64, 64}, {127, 1}, {-128, 0}, {-64, -64}, {127, -128}, {1, 127}};
+  for (int64_t c = 0; c < channels && c < 6 && k >= 2; ++c) w[c * cs] = pairs[c][0], w[c * cs + ps] = pairs[c][1];
   return t;
 }
 Tensor random_u8(std::mt19937& rng, Shape s) {
@@ -83,13 +97,13 @@ struct ConvCase {
 };
 
 // x -> QDQ -> Conv(DQ(w s8 per channel), DQ(bias int32)) -> [act] -> QDQ -> y (float), opset 13.
-Graph qdq_conv_graph(const ConvCase& k, uint32_t seed) {
+Graph qdq_conv_graph(const ConvCase& k, uint32_t seed, bool seven_bit = false) {
   std::mt19937 rng(seed);
   Graph g;
   g.opset_imports[""] = 13;
   Value* x = input(g, "x", DType::kF32, {k.n, k.c, k.h, k.w});
   const float xs = 0.02f;
-  Value* xd = qdq(g, x, xs, 117, DType::kU8);
+  Value* xd = k.y_signed ? qdq(g, x, xs, -7, DType::kI8) : qdq(g, x, xs, 117, DType::kU8);  // int8 in, int8 out
   const int64_t icg = k.c / k.group;
   Tensor ws(DType::kF32, {k.oc});
   for (int64_t i = 0; i < k.oc; ++i) ws.data<float>()[i] = 0.002f + 0.0005f * static_cast<float>(i % 7);
@@ -97,7 +111,9 @@ Graph qdq_conv_graph(const ConvCase& k, uint32_t seed) {
   std::uniform_int_distribution<int> ub(-5000, 5000);
   for (int64_t i = 0; i < k.oc; ++i) bq.data<int32_t>()[i] = ub(rng), bs.data<float>()[i] = xs * ws.data<float>()[i];
   Value* wd = g.add_value("w_dq");
-  ir::Node* dqw = g.add_node("DequantizeLinear", {g.add_constant("w_q", random_i8(rng, {k.oc, icg, k.kh, k.kw})), g.add_constant("w_s", ws),
+  ir::Node* dqw = g.add_node("DequantizeLinear", {g.add_constant("w_q", seven_bit ? random_w7(rng, {k.oc, icg, k.kh, k.kw}, k.oc, icg * k.kh * k.kw, icg * k.kh * k.kw, 1)
+                                                                         : random_i8(rng, {k.oc, icg, k.kh, k.kw})),
+                                              g.add_constant("w_s", ws),
                                               g.add_constant("w_z", Tensor(DType::kI8, {k.oc}))},
                          {wd}, "w_DQ");
   dqw->attrs["axis"] = Attribute::of_int(0);
@@ -128,16 +144,22 @@ Graph qdq_conv_graph(const ConvCase& k, uint32_t seed) {
 }
 
 // QLinearConv with u8 x / s8 per-channel w / int32 bias, or QLinearMatMul ([m, k] x [k, n]).
-Graph qlinear_graph(bool conv, int64_t m, int64_t n, int64_t kdim, uint32_t seed, const ConvCase* cc = nullptr) {
+// x_signed (QLinearMatMul only): int8 activations with zero point -9.
+Graph qlinear_graph(bool conv, int64_t m, int64_t n, int64_t kdim, uint32_t seed, const ConvCase* cc = nullptr, bool seven_bit = false,
+                    bool x_signed = false) {
   std::mt19937 rng(seed);
   Graph g;
   g.opset_imports[""] = 13;
-  Value* x = conv ? input(g, "x", DType::kU8, {cc->n, cc->c, cc->h, cc->w}) : input(g, "x", DType::kU8, {m, kdim});
+  const DType xt = x_signed && !conv ? DType::kI8 : DType::kU8;
+  Value* x = conv ? input(g, "x", DType::kU8, {cc->n, cc->c, cc->h, cc->w}) : input(g, "x", xt, {m, kdim});
   const int64_t ch = conv ? cc->oc : n;
   Tensor ws(DType::kF32, {ch});
   for (int64_t i = 0; i < ch; ++i) ws.data<float>()[i] = 0.001f + 0.00037f * static_cast<float>(i % 11);
-  Tensor w = conv ? random_i8(rng, {cc->oc, cc->c / cc->group, cc->kh, cc->kw}) : random_i8(rng, {kdim, n});
-  std::vector<Value*> ins{x, g.add_constant("xs", scalar_f32(0.05f)), g.add_constant("xz", scalar_q(DType::kU8, 131)),
+  Tensor w;
+  if (!seven_bit) w = conv ? random_i8(rng, {cc->oc, cc->c / cc->group, cc->kh, cc->kw}) : random_i8(rng, {kdim, n});
+  else if (conv) w = random_w7(rng, {cc->oc, cc->c / cc->group, cc->kh, cc->kw}, cc->oc, cc->c / cc->group * cc->kh * cc->kw, cc->c / cc->group * cc->kh * cc->kw, 1);
+  else w = random_w7(rng, {kdim, n}, n, kdim, 1, n);
+  std::vector<Value*> ins{x, g.add_constant("xs", scalar_f32(0.05f)), g.add_constant("xz", xt == DType::kI8 ? scalar_q(DType::kI8, -9) : scalar_q(DType::kU8, 131)),
                           g.add_constant("w", w), g.add_constant("ws", ws), g.add_constant("wz", Tensor(DType::kI8, {ch})),
                           g.add_constant("ys", scalar_f32(conv ? 0.7f : 2.5f)), g.add_constant("yz", scalar_q(DType::kU8, 97))};
   if (conv) {
@@ -158,7 +180,7 @@ Graph qlinear_graph(bool conv, int64_t m, int64_t n, int64_t kdim, uint32_t seed
 }
 
 // DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(a_scale * w_scale) -> Add(bias), as quant/ writes it.
-Graph dynamic_graph(int64_t m, int64_t n, int64_t kdim, uint32_t seed) {
+Graph dynamic_graph(int64_t m, int64_t n, int64_t kdim, uint32_t seed, bool seven_bit = false) {
   std::mt19937 rng(seed);
   Graph g;
   g.opset_imports[""] = 13;
@@ -166,7 +188,7 @@ Graph dynamic_graph(int64_t m, int64_t n, int64_t kdim, uint32_t seed) {
   Value *aq = g.add_value("aq"), *as = g.add_value("as"), *az = g.add_value("az"), *acc = g.add_value("acc"), *accf = g.add_value("accf"),
         *s = g.add_value("s"), *prod = g.add_value("prod"), *y = g.add_value("y");
   g.add_node("DynamicQuantizeLinear", {a}, {aq, as, az}, "dql");
-  g.add_node("MatMulInteger", {aq, g.add_constant("w", random_i8(rng, {kdim, n})), az, g.add_constant("wz", Tensor(DType::kI8, Shape{}))}, {acc},
+  g.add_node("MatMulInteger", {aq, g.add_constant("w", seven_bit ? random_w7(rng, {kdim, n}, n, kdim, 1, n) : random_i8(rng, {kdim, n})), az, g.add_constant("wz", Tensor(DType::kI8, Shape{}))}, {acc},
              "mmi");
   g.add_node("Cast", {acc}, {accf}, "cast")->attrs["to"] = Attribute::of_int(1);
   g.add_node("Mul", {as, g.add_constant("ws", random_f32(rng, {n}, 0.001f, 0.01f))}, {s}, "smul");
@@ -228,15 +250,24 @@ void expect_same_bytes(const Tensor& a, const Tensor& b, const std::string& what
 }
 
 // Every fused kernel (reference at scalar, optimized at each ISA, 1 and 2 threads) gives `ref` exactly.
+// Which optimized kernel family a case must run: 7-bit weights the u8 x s8 kernels; full-range ones with enough
+// k pairs that some pair exceeds the AVX2 bound the int16 kernels unless a VNNI u8 x s8 kernel runs (tiny K
+// may pass the bound by chance: then either is right).
+enum class Want { kAny, kU8S8, kS16OrVnni };
+
 void expect_all_fused_equal(const std::function<Graph()>& make, const std::vector<Tensor>& in, const Tensor& ref,
-                            const std::string& fused_op, const std::string& what) {
+                            const std::string& fused_op, const std::string& what, Want want = Want::kAny) {
   RunResult scalar = run(make(), in, true, "scalar", 1);
   EXPECT_NE(scalar.kernels.find(fused_op + "__ref"), std::string::npos) << what << ": not fused: " << scalar.kernels;
   expect_same_bytes(scalar.y, ref, what + " [reference fused kernel]");
   for (const std::string& isa : runnable_isas())
     for (int threads : {1, 2}) {
       RunResult r = run(make(), in, true, isa, threads);
-      EXPECT_NE(r.kernels.find(fused_op + "_s16_"), std::string::npos) << what << ": no optimized kernel: " << r.kernels;
+      const bool u8s8 = r.kernels.find(fused_op + "_u8s8_") != std::string::npos;
+      EXPECT_TRUE(u8s8 || r.kernels.find(fused_op + "_s16_") != std::string::npos) << what << ": no optimized kernel: " << r.kernels;
+      if (want == Want::kU8S8) EXPECT_TRUE(u8s8) << what << ": no u8 x s8 kernel: " << r.kernels;
+      if (want == Want::kS16OrVnni && u8s8)
+        EXPECT_NE(r.kernels.find("vnni"), std::string::npos) << what << ": full-range weights on a non-VNNI u8 x s8 kernel: " << r.kernels;
       expect_same_bytes(r.y, ref, what + " [" + isa + ", " + std::to_string(threads) + " threads]");
     }
 }
@@ -250,37 +281,53 @@ const ConvCase kConvCases[] = {
     {1, 1, 28, 28, 3, 5, 5, 1, 2, 1, "Relu", false},   // single channel, 5x5
     {1, 4, 11, 9, 19, 3, 3, 1, 1, 1, "", false, true}, // + DQ -> Relu -> Q as a lookup table
     {1, 4, 11, 9, 19, 3, 3, 1, 1, 1, "", true, true},  // the same from int8
+    {1, 3, 9, 67, 5, 7, 7, 2, 3, 1, "Relu", false},    // 7x7 stride 2 over a wide row (vector stride-2 im2col)
 };
 
 TEST(QdqFusion, QLinearConvFusedMatchesReferenceBitExactly) {
-  for (const ConvCase& c : kConvCases) {
-    if (c.y_signed) continue;  // this builder writes uint8 outputs only
-    std::mt19937 rng(11);
-    Tensor x = random_u8(rng, {c.n, c.c, c.h, c.w});
-    auto make = [&] { return qlinear_graph(true, 0, 0, 0, 3, &c); };
-    RunResult unfused = run(make(), {x}, false, "", 1);
-    ASSERT_EQ(unfused.kernels.find("qconv"), std::string::npos);
-    expect_all_fused_equal(make, {x}, unfused.y, "qconv", "QLinearConv c=" + std::to_string(c.c) + " oc=" + std::to_string(c.oc));
-  }
+  for (bool seven_bit : {false, true})
+    for (const ConvCase& c : kConvCases) {
+      if (c.y_signed) continue;  // this builder writes uint8 outputs only
+      std::mt19937 rng(11);
+      Tensor x = random_u8(rng, {c.n, c.c, c.h, c.w});
+      for (int64_t i = 0; i < x.numel() / 3; ++i) x.data<uint8_t>()[i] = 255;  // the largest pair sums
+      auto make = [&] { return qlinear_graph(true, 0, 0, 0, 3, &c, seven_bit); };
+      RunResult unfused = run(make(), {x}, false, "", 1);
+      ASSERT_EQ(unfused.kernels.find("qconv"), std::string::npos);
+      expect_all_fused_equal(make, {x}, unfused.y, "qconv",
+                             std::string(seven_bit ? "7-bit " : "") + "QLinearConv c=" + std::to_string(c.c) + " oc=" + std::to_string(c.oc),
+                             seven_bit ? Want::kU8S8 : Want::kAny);
+    }
 }
 
 TEST(QdqFusion, QLinearMatMulFusedMatchesReferenceBitExactlyOnOddShapes) {
-  const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 255}, {17, 255, 3}, {1, 1023, 255}, {255, 17, 1023}, {17, 3, 1023}, {1023, 3, 17}};
-  for (auto& s : shapes) {
-    std::mt19937 rng(static_cast<uint32_t>(s[0] * 7 + s[1] * 3 + s[2]));
-    Tensor a = random_u8(rng, {s[0], s[2]});
-    auto make = [&] { return qlinear_graph(false, s[0], s[1], s[2], 5, nullptr); };
-    RunResult unfused = run(make(), {a}, false, "", 1);
-    expect_all_fused_equal(make, {a}, unfused.y, "qgemm",
-                           "QLinearMatMul " + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]));
-  }
+  const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 255}, {17, 255, 3}, {1, 1023, 255}, {255, 17, 1023}, {17, 3, 1023}, {1023, 3, 17}, {6, 32, 64}};
+  for (bool seven_bit : {false, true})
+    for (auto& s : shapes) {
+      for (int variant : {0, 1, 2}) {  // 1: every activation 255 (the largest pair sums); 2: int8 activations
+        const bool saturated = variant == 1, x_signed = variant == 2;
+        std::mt19937 rng(static_cast<uint32_t>(s[0] * 7 + s[1] * 3 + s[2]));
+        Tensor a = random_u8(rng, {s[0], s[2]});
+        if (saturated) std::fill(a.data<uint8_t>(), a.data<uint8_t>() + a.numel(), uint8_t{255});
+        if (x_signed) a = Tensor(DType::kI8, {s[0], s[2]}), a.data<int8_t>()[0] = 127, a.data<int8_t>()[a.numel() - 1] = -128;
+        if (x_signed)
+          for (int64_t i = 1; i + 1 < a.numel(); ++i) a.data<int8_t>()[i] = static_cast<int8_t>(rng() % 256);
+        auto make = [&] { return qlinear_graph(false, s[0], s[1], s[2], 5, nullptr, seven_bit, x_signed); };
+        RunResult unfused = run(make(), {a}, false, "", 1);
+        expect_all_fused_equal(make, {a}, unfused.y, "qgemm",
+                               std::string(seven_bit ? "7-bit " : "") + (saturated ? "a=255 " : "") + (x_signed ? "int8 a " : "") + "QLinearMatMul " + std::to_string(s[0]) +
+                                   "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]),
+                               seven_bit ? Want::kU8S8 : s[2] >= 255 ? Want::kS16OrVnni : Want::kAny);
+      }
+    }
 }
 
 TEST(QdqFusion, QdqConvFusedAgreesWithFloatGraphWithinOneStep) {
+  for (bool seven_bit : {false, true})
   for (const ConvCase& c : kConvCases) {
     std::mt19937 rng(23);
     Tensor x = random_f32(rng, {c.n, c.c, c.h, c.w}, -2.0f, 3.0f);
-    auto make = [&] { return qdq_conv_graph(c, 9); };
+    auto make = [&] { return qdq_conv_graph(c, 9, seven_bit); };
     RunResult unfused = run(make(), {x}, false, "", 1);
     RunResult fused = run(make(), {x}, true, "scalar", 1);
     ASSERT_NE(fused.kernels.find("qconv__ref"), std::string::npos) << "not fused: " << fused.kernels;
@@ -296,20 +343,25 @@ TEST(QdqFusion, QdqConvFusedAgreesWithFloatGraphWithinOneStep) {
     EXPECT_GE(exact, n * 99 / 100) << "fused and unfused differ in more than 1% of the outputs";
     std::cout << "QDQ Conv c=" << c.c << " oc=" << c.oc << ": " << exact << " of " << n << " outputs identical to the float graph\n";
     EXPECT_GT(nonzero, n / 10) << "outputs are mostly zero: the test would prove little";
-    expect_all_fused_equal(make, {x}, fused.y, "qconv", "QDQ Conv c=" + std::to_string(c.c) + " oc=" + std::to_string(c.oc) + " " + c.act);
+    expect_all_fused_equal(make, {x}, fused.y, "qconv",
+                           std::string(seven_bit ? "7-bit " : "") + "QDQ Conv c=" + std::to_string(c.c) + " oc=" + std::to_string(c.oc) + " " + c.act,
+                           seven_bit ? Want::kU8S8 : Want::kAny);
   }
 }
 
 TEST(QdqFusion, DynamicMatMulFusedMatchesUnfusedBitExactly) {
   const int64_t shapes[][3] = {{1, 3, 17}, {17, 255, 3}, {3, 17, 1023}, {255, 1023, 17}, {128, 384, 384}};
-  for (auto& s : shapes) {
-    std::mt19937 rng(static_cast<uint32_t>(s[0] + s[1] + s[2]));
-    Tensor a = random_f32(rng, {1, s[0], s[2]}, -3.0f, 2.0f);
-    auto make = [&] { return dynamic_graph(s[0], s[1], s[2], 13); };
-    RunResult unfused = run(make(), {a}, false, "", 1);
-    expect_all_fused_equal(make, {a}, unfused.y, "dynq_matmul",
-                           "dynamic " + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]));
-  }
+  for (bool seven_bit : {false, true})
+    for (auto& s : shapes) {
+      std::mt19937 rng(static_cast<uint32_t>(s[0] + s[1] + s[2]));
+      Tensor a = random_f32(rng, {1, s[0], s[2]}, -3.0f, 2.0f);
+      auto make = [&] { return dynamic_graph(s[0], s[1], s[2], 13, seven_bit); };
+      RunResult unfused = run(make(), {a}, false, "", 1);
+      expect_all_fused_equal(make, {a}, unfused.y, "dynq_matmul",
+                             std::string(seven_bit ? "7-bit " : "") + "dynamic " + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" +
+                                 std::to_string(s[2]),
+                             seven_bit ? Want::kU8S8 : s[2] >= 255 ? Want::kS16OrVnni : Want::kAny);
+    }
 }
 
 // x -> QuantizeLinear -> DequantizeLinear on odd sizes with extremes, NaN and infinities: the AVX2 per-tensor
@@ -375,6 +427,53 @@ TEST(QdqFusion, MicroKernelsMatchTileReferenceForFullRangeOperands) {
     }
   }
   if (!ran) GTEST_SKIP() << "no int16 GEMM micro-kernel runs on this CPU (needs AVX2)";
+}
+
+// u8 x s8 micro-kernels (both operand orders) against the plain tile: activations up to 255 (a run of 255s),
+// weights within the AVX2 pair bound with pairs exactly at it, full-range weights for the VNNI kernels.
+TEST(QdqFusion, U8S8MicroKernelsMatchTileReferenceAtThePairBound) {
+  using kernels::cpu::qweights_fit_u8s8_pairs;
+  const int8_t ok_pairs[][2] = {{64, 64}, {127, 1}, {1, 127}, {-128, 0}, {-64, -64}, {127, -128}, {-1, -127}};
+  const int8_t bad_pairs[][2] = {{65, 64}, {127, 2}, {-128, -1}, {-65, -64}};
+  for (auto& p : ok_pairs)
+    EXPECT_TRUE(qweights_fit_u8s8_pairs(1, 2, [&](int64_t, int64_t k) { return int32_t{p[k]}; })) << int(p[0]) << ", " << int(p[1]);
+  for (auto& p : bad_pairs)
+    EXPECT_FALSE(qweights_fit_u8s8_pairs(1, 2, [&](int64_t, int64_t k) { return int32_t{p[k]}; })) << int(p[0]) << ", " << int(p[1]);
+  EXPECT_TRUE(qweights_fit_u8s8_pairs(1, 3, [](int64_t, int64_t k) { return k == 1 ? 127 : 1; }));  // pairs (1, 127), (1, 0)
+  EXPECT_TRUE(qweights_fit_u8s8_pairs(1, 1, [](int64_t, int64_t) { return 127; }));    // odd K: (127, 0)
+  EXPECT_FALSE(qweights_fit_u8s8_pairs(2, 2, [](int64_t c, int64_t) { return c == 1 ? 127 : 1; }));  // column 1 fails
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> u8(0, 255), w7(-64, 64), w8(-128, 127);
+  bool ran = false;
+  for (const auto& k : kernels::cpu::qgemm_u8s8_ukernels()) {
+    if (k.isa > max_isa() || !k.runs_here()) {
+      std::cout << "[  SKIPPED ] u8s8 " << k.name << ": this CPU lacks its ISA (AVX2-only machines skip AVX-512 VNNI / AVX-VNNI)\n";
+      continue;
+    }
+    ran = true;
+    for (bool rows_u8 : {true, false})
+      for (int64_t kq : {4, 8, 20, 256, 1024}) {
+        std::vector<uint8_t> rows(size_t(k.mr * kq)), panel(size_t(kq * 16));
+        auto act = [&] { return static_cast<uint8_t>(u8(rng) < 64 ? 255 : u8(rng)); };
+        auto wgt = [&] { return static_cast<uint8_t>(static_cast<int8_t>(k.any_weights ? w8(rng) : w7(rng))); };
+        for (auto& v : rows) v = rows_u8 ? act() : wgt();
+        for (auto& v : panel) v = rows_u8 ? wgt() : act();
+        // The extreme pairs: 255 activations against (64, 64) / (-64, -64) weights (or -128 / 127 for VNNI).
+        uint8_t* w0 = rows_u8 ? panel.data() : rows.data();
+        uint8_t* a0 = rows_u8 ? rows.data() : panel.data();
+        const int8_t hi = k.any_weights ? 127 : 64, lo = k.any_weights ? -128 : -64;
+        w0[0] = w0[1] = static_cast<uint8_t>(hi);
+        w0[2] = w0[3] = static_cast<uint8_t>(lo);
+        a0[0] = a0[1] = a0[2] = a0[3] = 255;
+        std::vector<const uint8_t*> r;
+        for (int i = 0; i < k.mr; ++i) r.push_back(rows.data() + i * kq);
+        std::vector<int32_t> got(size_t(k.mr * 16)), want(got.size());
+        (rows_u8 ? k.u8s8 : k.s8u8)(kq, r.data(), panel.data(), got.data());
+        kernels::cpu::qgemm_u8s8_tile_ref(k.mr, kq, r.data(), panel.data(), want.data(), rows_u8);
+        EXPECT_EQ(got, want) << k.name << (rows_u8 ? " u8s8" : " s8u8") << " kq=" << kq;
+      }
+  }
+  if (!ran) GTEST_SKIP() << "no u8 x s8 GEMM micro-kernel runs on this CPU (needs AVX2)";
 }
 #endif  // JOULE_WITH_SIMD (tests/CMakeLists.txt defines it for this file when kernels/cpu is built)
 
