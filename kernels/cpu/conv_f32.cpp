@@ -329,7 +329,12 @@ Status conv_run(KernelContext& ctx) {
       }
     return Status::ok();
   }
-  const bool narrow = !pointwise && g.out[2] < uk.nr;
+  // 1x1 kernels with strides (ResNet's stride-2 projection shortcuts) take the same route: their
+  // im2col is just the subsampled input (a quarter of it at stride 2), while the column-phase split
+  // below would copy all of it first.
+  bool one_by_one = g.kernel_size() == 1;
+  for (size_t i = 0; i < 3; ++i) one_by_one = one_by_one && g.pad_begin[i] == 0 && g.pad_end[i] == 0;
+  const bool narrow = !pointwise && (g.out[2] < uk.nr || one_by_one);
   // The whole plane is packed at once: packing it in L2-sized pixel chunks (one GEMM per chunk)
   // measured slower here, as each chunk streams the weights again.
   const int64_t chunk = out_plane;
@@ -350,8 +355,8 @@ Status conv_run(KernelContext& ctx) {
       float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
       if (!pointwise && !narrow && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
       if (narrow) {
-        // Output rows shorter than a panel row: a plain im2col (long contiguous runs per tap) and one
-        // packing pass beat writing many short segments into the panels.
+        // Output rows shorter than a panel row (or a strided 1x1 kernel): a plain im2col (long
+        // contiguous runs per tap) and one packing pass beat writing many short segments into the panels.
         im2col(xg, icg, g, col.data());
         pack_b_f32(uk, col.data(), out_plane, 1, kdim, out_plane, bpack.data());
         gemm_f32_packed(uk, mg, out_plane, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(), yg, out_plane, e,
