@@ -1,5 +1,5 @@
-// f32 3x3 Conv, one thread: im2col GEMM kernel (conv_f32_gemm_*) vs Winograd F(4x4, 3x3)
-// (conv_f32_winograd_f4x4_*) on ResNet-50's 3x3 stride-1 shapes, weights prepared once (as in a
+// f32 3x3 Conv, one thread: im2col GEMM kernel (conv_f32_gemm_*) vs Winograd F(4x4, 3x3) and F(2x2, 3x3)
+// (conv_f32_winograd_f4x4_* / _f2x2_*; "accepted" says whether the kernel would be picked for the shape) on ResNet-50's 3x3 stride-1 shapes, weights prepared once (as in a
 // session). GFLOP/s counts the direct conv's 2*OC*IC*9*OH*OW flops for both, so it is "effective".
 // Run: build/bin/joule_conv_bench  (add --benchmark_filter=winograd etc.)
 #include <benchmark/benchmark.h>
@@ -68,6 +68,8 @@ void resnet_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_CAPTURE(BM_conv3x3, im2col_avx2, "conv_f32_gemm_6x16__avx2")->Apply(resnet_shapes);
 BENCHMARK_CAPTURE(BM_conv3x3, winograd_avx2, "conv_f32_winograd_f4x4_6x16__avx2")->Apply(resnet_shapes);
+BENCHMARK_CAPTURE(BM_conv3x3, winograd_f2x2_avx2, "conv_f32_winograd_f2x2_6x16__avx2")->Apply(resnet_shapes);
 BENCHMARK_CAPTURE(BM_conv3x3, im2col_avx512, "conv_f32_gemm_12x32__avx512")->Apply(resnet_shapes);
 BENCHMARK_CAPTURE(BM_conv3x3, winograd_avx512, "conv_f32_winograd_f4x4_12x32__avx512")->Apply(resnet_shapes);
+BENCHMARK_CAPTURE(BM_conv3x3, winograd_f2x2_avx512, "conv_f32_winograd_f2x2_12x32__avx512")->Apply(resnet_shapes);
 BENCHMARK_MAIN();

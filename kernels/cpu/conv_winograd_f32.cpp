@@ -1,10 +1,11 @@
 // f32 Conv by Winograd F(4x4, 3x3) (see conv_winograd_f32.h for the math and layouts), for 2-D 3x3
-// convs with stride 1, dilation 1, group 1 and enough channels and tiles to pay for the transforms.
+// convs with stride 1, dilation 1, group 1 and enough channels and tiles to pay for the transforms;
+// planes too small for 16 tiles of 4x4 (ResNet's 7x7 stage) use F(2x2, 3x3) (16 elements) instead.
 // Per image, three passes over the thread pool (equal-size units, no pass depends on the split, so
 // 1 and N threads give bitwise identical results):
-//   1. input transform: V_e[IC, T] for the 36 elements e, written straight as packed GEMM B panels
+//   1. input transform: V_e[IC, T] for the 36 (F2: 16) elements e, written straight as packed GEMM B panels
 //      (units: input channels);
-//   2. 36 GEMMs M_e[OC, Tpad] = U_e x V_e on the packed micro-kernel (units: e), U_e = G g G^T per
+//   2. 36 (16) GEMMs M_e[OC, Tpad] = U_e x V_e on the packed micro-kernel (units: e), U_e = G g G^T per
 //      (oc, ic) transformed and packed as the A operand once at prepare;
 //   3. output transform A^T M A + bias + Relu/Clip into NCHW (units: output channels).
 // Error: about 5x that of the direct conv (transform constants up to 8; tests/kernels/conv_winograd_test.cpp).
@@ -29,18 +30,29 @@ void winograd_f4_filter(const float* g3, float u[36]) {
     for (int j = 0; j < 6; ++j) u[6 * i + j] = static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
 }
 
+void winograd_f2_filter(const float* g3, float u[16]) {
+  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  double t[4][3];  // G g
+  for (int i = 0; i < 4; ++i)
+    for (int c = 0; c < 3; ++c) t[i][c] = G[i][0] * g3[c] + G[i][1] * g3[3 + c] + G[i][2] * g3[6 + c];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) u[4 * i + j] = static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
 namespace {
 
 const GemmUkernel& ukernel(int u) { return gemm_f32_ukernels()[static_cast<size_t>(u)]; }
 
 // Below these the transforms and the 36 small GEMMs lose to im2col (bench/kernels/conv_bench.cpp).
 constexpr int64_t kMinChannels = 16;
+constexpr int64_t kMinChannelsF2 = 64;
 constexpr int64_t kMinTiles = 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// 2-D geometry of the node for input spatial dims `hw`; false unless 3x3 / stride 1 / dilation 1.
-bool winograd_geometry(const Node& node, int64_t H, int64_t W, WinogradF4Geom& wg, std::string* err) {
+// 2-D geometry of the node for input spatial dims H x W and output tiles of `tile` x `tile`; false
+// unless 3x3 / stride 1 / dilation 1.
+bool winograd_geometry(const Node& node, int64_t H, int64_t W, int64_t tile, WinogradGeom& wg, std::string* err) {
   ops::WindowGeometry g;
   std::string e = ops::resolve_window(node, Shape{H, W}, {3, 3}, ops::WindowRounding::kFloor, g);
   if (!e.empty()) {
@@ -55,12 +67,15 @@ bool winograd_geometry(const Node& node, int64_t H, int64_t W, WinogradF4Geom& w
   wg.OW = g.out[1];
   wg.pad_top = g.pad_begin[0];
   wg.pad_left = g.pad_begin[1];
-  wg.TW = ceil_div(wg.OW, 4);
-  wg.TH = ceil_div(wg.OH, 4);
+  wg.TW = ceil_div(wg.OW, tile);
+  wg.TH = ceil_div(wg.OH, tile);
   wg.T = wg.TW * wg.TH;
   return wg.OH > 0 && wg.OW > 0;
 }
 
+// F = 4: F(4x4, 3x3) where the plane has at least kMinTiles 4x4 tiles; F = 2: F(2x2, 3x3) where it
+// has fewer 4x4 tiles but at least kMinTiles 2x2 ones (and kMinChannelsF2 channels: deep 7x7 stages).
+template <int F>
 bool winograd_accepts(const KernelQuery& q) {
   if (q.inputs.size() < 2) return false;
   for (const TensorDesc& d : q.inputs)
@@ -70,42 +85,110 @@ bool winograd_accepts(const KernelQuery& q) {
   if (!w.rank_known || w.rank() != 4 || w.shape[2] != 3 || w.shape[3] != 3) return false;
   if (!x.rank_known || x.rank() != 4 || x.shape[2] <= 0 || x.shape[3] <= 0) return false;
   if (q.node.attr_int("group", 1) != 1) return false;
-  if (w.shape[0] < kMinChannels || w.shape[1] < kMinChannels) return false;
-  WinogradF4Geom g;
-  if (!winograd_geometry(q.node, x.shape[2], x.shape[3], g, nullptr) || g.T < kMinTiles) return false;
+  const int64_t min_channels = F == 4 ? kMinChannels : kMinChannelsF2;
+  if (w.shape[0] < min_channels || w.shape[1] < min_channels) return false;
+  WinogradGeom g4, g2;
+  if (!winograd_geometry(q.node, x.shape[2], x.shape[3], 4, g4, nullptr)) return false;
+  if (F == 4 ? g4.T < kMinTiles : (g4.T >= kMinTiles || !winograd_geometry(q.node, x.shape[2], x.shape[3], 2, g2, nullptr) || g2.T < kMinTiles))
+    return false;
   GemmEpilogue ep;
   return read_fused_activation(q.node, ep);
 }
 
-/// U_e = G g G^T of every (oc, ic), packed per e as the GEMM A operand [OC, IC]: 36 blocks of per_e floats.
+/// U_e = G g G^T of every (oc, ic), packed per e as the GEMM A operand [OC, IC]: E blocks of per_e floats.
 struct WinogradWeights {
   Shape w_shape;
   int64_t per_e = 0;
   std::vector<float> u;
 };
 
+template <int F>
 void transform_weights(const GemmUkernel& uk, const float* w, int64_t OC, int64_t IC, std::vector<float>& out, int64_t& per_e) {
-  std::vector<float> ue(static_cast<size_t>(36 * OC * IC));  // [e][oc][ic]
-  float u[36];
+  constexpr int E = (F + 2) * (F + 2);
+  std::vector<float> ue(static_cast<size_t>(E * OC * IC));  // [e][oc][ic]
+  float u[E];
   for (int64_t oc = 0; oc < OC; ++oc)
     for (int64_t ic = 0; ic < IC; ++ic) {
-      winograd_f4_filter(w + (oc * IC + ic) * 9, u);
-      for (int e = 0; e < 36; ++e) ue[static_cast<size_t>((e * OC + oc) * IC + ic)] = u[e];
+      if constexpr (F == 4) {
+        winograd_f4_filter(w + (oc * IC + ic) * 9, u);
+      } else {
+        winograd_f2_filter(w + (oc * IC + ic) * 9, u);
+      }
+      for (int e = 0; e < E; ++e) ue[static_cast<size_t>((e * OC + oc) * IC + ic)] = u[e];
     }
   per_e = packed_a_size(uk, OC, IC);
-  out.resize(static_cast<size_t>(36 * per_e));
-  for (int e = 0; e < 36; ++e) pack_a_f32(uk, ue.data() + e * OC * IC, IC, 1, OC, IC, out.data() + e * per_e);
+  out.resize(static_cast<size_t>(E * per_e));
+  for (int e = 0; e < E; ++e) pack_a_f32(uk, ue.data() + e * OC * IC, IC, 1, OC, IC, out.data() + e * per_e);
 }
 
-template <int U>
+template <int U, int F>
 Status winograd_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   const Tensor* w = q.constant_inputs.size() > 1 ? q.constant_inputs[1] : nullptr;
   if (!w || w->dtype() != DType::kF32 || w->rank() != 4 || w->dim(2) != 3 || w->dim(3) != 3) return Status::ok();
   auto ww = std::make_shared<WinogradWeights>();
   ww->w_shape = w->shape();
-  transform_weights(ukernel(U), w->data<float>(), w->dim(0), w->dim(1), ww->u, ww->per_e);
+  transform_weights<F>(ukernel(U), w->data<float>(), w->dim(0), w->dim(1), ww->u, ww->per_e);
   state = ww;
   return Status::ok();
+}
+
+// F(2x2, 3x3) transforms, one channel at a time over all tiles (natural order); the plane is copied with
+// its zero borders into scratch ((2*TH + 2) x (2*TW + 2)) first.
+int64_t f2_scratch_floats(const WinogradGeom& g) { return (2 * g.TH + 2) * (2 * g.TW + 2); }
+
+void f2_input_channel(const float* x, const WinogradGeom& g, int64_t tpad, float* dst, int64_t nr, int64_t panel_stride, int64_t estride,
+                      float* scratch) {
+  const int64_t pw = 2 * g.TW + 2, ph = 2 * g.TH + 2;
+  for (int64_t pr = 0; pr < ph; ++pr) {
+    float* row = scratch + pr * pw;
+    const int64_t ih = pr - g.pad_top;
+    for (int64_t pc = 0; pc < pw; ++pc) {
+      const int64_t iw = pc - g.pad_left;
+      row[pc] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? x[ih * g.W + iw] : 0.0f;
+    }
+  }
+  for (int64_t t = 0; t < tpad; ++t) {
+    float* out = dst + (t / nr) * panel_stride + t % nr;
+    if (t >= g.T) {
+      for (int e = 0; e < 16; ++e) out[e * estride] = 0.0f;
+      continue;
+    }
+    const float* d = scratch + 2 * (t / g.TW) * pw + 2 * (t % g.TW);
+    float w[4][4];  // d B: B^T rows [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1]
+    for (int r = 0; r < 4; ++r) {
+      const float* dr = d + r * pw;
+      w[r][0] = dr[0] - dr[2];
+      w[r][1] = dr[1] + dr[2];
+      w[r][2] = dr[2] - dr[1];
+      w[r][3] = dr[1] - dr[3];
+    }
+    for (int j = 0; j < 4; ++j) {
+      out[(0 + j) * estride] = w[0][j] - w[2][j];
+      out[(4 + j) * estride] = w[1][j] + w[2][j];
+      out[(8 + j) * estride] = w[2][j] - w[1][j];
+      out[(12 + j) * estride] = w[1][j] - w[3][j];
+    }
+  }
+}
+
+void f2_output_channel(const float* m, int64_t mstride, const WinogradGeom& g, float bias, const GemmEpilogue& ep, float* y) {
+  for (int64_t t = 0; t < g.T; ++t) {
+    float s[4][2];  // m A: A^T rows [1 1 1 0] [0 1 -1 -1]
+    for (int i = 0; i < 4; ++i) {
+      const float m0 = m[(4 * i) * mstride + t], m1 = m[(4 * i + 1) * mstride + t], m2 = m[(4 * i + 2) * mstride + t],
+                  m3 = m[(4 * i + 3) * mstride + t];
+      s[i][0] = m0 + m1 + m2;
+      s[i][1] = m1 - m2 - m3;
+    }
+    const int64_t oh0 = 2 * (t / g.TW), ow0 = 2 * (t % g.TW);
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 2; ++c) {
+        float v = (r == 0 ? s[0][c] + s[1][c] + s[2][c] : s[1][c] - s[2][c] - s[3][c]) + bias;
+        if (ep.act == Activation::kRelu) v = v > 0.0f ? v : 0.0f;
+        if (ep.act == Activation::kClip) v = std::min(std::max(v, ep.lo), ep.hi);
+        if (oh0 + r < g.OH && ow0 + c < g.OW) y[(oh0 + r) * g.OW + ow0 + c] = v;
+      }
+  }
 }
 
 template <typename F>
@@ -119,8 +202,9 @@ void run_units(ThreadPool* pool, int64_t n, const F& fn) {
   }
 }
 
-template <int U>
+template <int U, int F>
 Status winograd_run(KernelContext& ctx) {
+  constexpr int E = (F + 2) * (F + 2);
   const GemmUkernel& uk = ukernel(U);
   for (size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return ctx.fail_unsupported("inputs are not all float32");
@@ -130,9 +214,9 @@ Status winograd_run(KernelContext& ctx) {
   if (x.rank() != 4 || w.rank() != 4 || w.dim(2) != 3 || w.dim(3) != 3) return ctx.fail("Winograd conv needs a 2-D input and a 3x3 kernel");
   const int64_t N = x.dim(0), IC = x.dim(1), OC = w.dim(0);
   if (w.dim(1) != IC) return ctx.fail("input channels (" + std::to_string(IC) + ") do not match the weight's (" + std::to_string(w.dim(1)) + ")");
-  WinogradF4Geom g;
+  WinogradGeom g;
   std::string err;
-  if (!winograd_geometry(ctx.node, x.dim(2), x.dim(3), g, &err))
+  if (!winograd_geometry(ctx.node, x.dim(2), x.dim(3), F, g, &err))
     return ctx.fail(err.empty() ? "Winograd conv needs stride 1 and dilation 1" : err);
   if (y.numel() != N * OC * g.OH * g.OW) return ctx.fail("output shape does not match the convolution");
   const bool has_bias = ctx.has_input(2) && ctx.in(2).numel() == OC;
@@ -147,13 +231,13 @@ Status winograd_run(KernelContext& ctx) {
   int64_t per_e = ww ? ww->per_e : 0;
   if (!u) {
     if (!w.raw()) return ctx.fail("weights were released after packing");
-    transform_weights(uk, w.data<float>(), OC, IC, u_run, per_e);
+    transform_weights<F>(uk, w.data<float>(), OC, IC, u_run, per_e);
     u = u_run.data();
   }
   const int64_t nr = uk.nr, panels = ceil_div(g.T, nr), tpad = panels * nr;
   const int64_t vstride = panels * IC * nr, mstride = OC * tpad;
-  v.resize(static_cast<size_t>(36 * vstride));
-  m.resize(static_cast<size_t>(36 * mstride));
+  v.resize(static_cast<size_t>(E * vstride));
+  m.resize(static_cast<size_t>(E * mstride));
   const int64_t groups_pad = tpad / 8;
   const float* bias = has_bias ? ctx.in(2).data<float>() : nullptr;
   float* vd = v.data();
@@ -161,20 +245,30 @@ Status winograd_run(KernelContext& ctx) {
   for (int64_t n = 0; n < N; ++n) {
     const float* xn = x.data<float>() + n * IC * g.H * g.W;
     float* yn = y.data<float>() + n * OC * g.OH * g.OW;
-    // Padding groups (t >= T) are transformed too: they write the zero lanes of the last panel.
+    // Padding tiles (T <= t < Tpad) are transformed too: they write the zero lanes of the last panel.
     run_units(ctx.pool, IC, [&](int64_t ic) {
       thread_local std::vector<float> scratch;
-      scratch.resize(static_cast<size_t>(winograd_f4_scratch_floats(g)));
-      winograd_f4_input_channel__avx2(xn + ic * g.H * g.W, g, groups_pad, vd + ic * nr, nr, IC * nr, vstride, scratch.data());
+      if constexpr (F == 4) {
+        scratch.resize(static_cast<size_t>(winograd_f4_scratch_floats(g)));
+        winograd_f4_input_channel__avx2(xn + ic * g.H * g.W, g, groups_pad, vd + ic * nr, nr, IC * nr, vstride, scratch.data());
+      } else {
+        scratch.resize(static_cast<size_t>(f2_scratch_floats(g)));
+        f2_input_channel(xn + ic * g.H * g.W, g, tpad, vd + ic * nr, nr, IC * nr, vstride, scratch.data());
+      }
     });
-    run_units(ctx.pool, 36, [&](int64_t e) {
+    run_units(ctx.pool, E, [&](int64_t e) {
       gemm_f32_packed(uk, OC, tpad, IC, nullptr, 0, 0, vd + e * vstride, md + e * mstride, tpad, GemmEpilogue{}, nullptr,
                       u + e * per_e);
     });
     run_units(ctx.pool, OC, [&](int64_t oc) {
-      thread_local std::vector<float> scratch;
-      scratch.resize(static_cast<size_t>(winograd_f4_scratch_floats(g)));
-      winograd_f4_output_channel__avx2(md + oc * tpad, mstride, g, bias ? bias[oc] : 0.0f, ep, yn + oc * g.OH * g.OW, scratch.data());
+      const float b = bias ? bias[oc] : 0.0f;
+      if constexpr (F == 4) {
+        thread_local std::vector<float> scratch;
+        scratch.resize(static_cast<size_t>(winograd_f4_scratch_floats(g)));
+        winograd_f4_output_channel__avx2(md + oc * tpad, mstride, g, b, ep, yn + oc * g.OH * g.OW, scratch.data());
+      } else {
+        f2_output_channel(md + oc * tpad, mstride, g, b, ep, yn + oc * g.OH * g.OW);
+      }
     });
   }
   return Status::ok();
@@ -185,11 +279,17 @@ Status winograd_run(KernelContext& ctx) {
 // Above conv_f32_gemm_* (11 / 12) for the shapes winograd_accepts() takes. Once prepare() has
 // transformed constant weights, run() reads only their shape (packed_inputs: the original is dropped).
 void register_cpu_conv_winograd(KernelRegistry& r) {
-  r.add(with_packed_inputs({"", "Conv", "conv_f32_winograd_f4x4_6x16__avx2", Device::kCpu, Isa::kAvx2, 13, winograd_accepts,
-                            winograd_prepare<0>, winograd_run<0>},
+  r.add(with_packed_inputs({"", "Conv", "conv_f32_winograd_f4x4_6x16__avx2", Device::kCpu, Isa::kAvx2, 13, winograd_accepts<4>,
+                            winograd_prepare<0, 4>, winograd_run<0, 4>},
                            1u << 1));
-  r.add(with_packed_inputs({"", "Conv", "conv_f32_winograd_f4x4_12x32__avx512", Device::kCpu, Isa::kAvx512, 14, winograd_accepts,
-                            winograd_prepare<1>, winograd_run<1>},
+  r.add(with_packed_inputs({"", "Conv", "conv_f32_winograd_f4x4_12x32__avx512", Device::kCpu, Isa::kAvx512, 14, winograd_accepts<4>,
+                            winograd_prepare<1, 4>, winograd_run<1, 4>},
+                           1u << 1));
+  r.add(with_packed_inputs({"", "Conv", "conv_f32_winograd_f2x2_6x16__avx2", Device::kCpu, Isa::kAvx2, 13, winograd_accepts<2>,
+                            winograd_prepare<0, 2>, winograd_run<0, 2>},
+                           1u << 1));
+  r.add(with_packed_inputs({"", "Conv", "conv_f32_winograd_f2x2_12x32__avx512", Device::kCpu, Isa::kAvx512, 14, winograd_accepts<2>,
+                            winograd_prepare<1, 2>, winograd_run<1, 2>},
                            1u << 1));
 }
 

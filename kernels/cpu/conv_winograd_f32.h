@@ -19,8 +19,8 @@
 
 namespace joule::kernels::cpu {
 
-/// Geometry of one image plane of a Winograd F(4x4, 3x3) conv.
-struct WinogradF4Geom {
+/// Geometry of one image plane of a Winograd F(4x4, 3x3) (or F(2x2, 3x3): tiles of 2x2) conv.
+struct WinogradGeom {
   int64_t H = 0, W = 0;    // input plane
   int64_t OH = 0, OW = 0;  // output plane
   int64_t pad_top = 0, pad_left = 0;
@@ -31,21 +31,26 @@ struct WinogradF4Geom {
 inline constexpr int kWinoLaneTile[8] = {0, 4, 2, 6, 1, 5, 3, 7};
 
 /// Floats of scratch winograd_f4_input_channel__avx2 / winograd_f4_output_channel__avx2 need.
-int64_t winograd_f4_scratch_floats(const WinogradF4Geom& g);
+int64_t winograd_f4_scratch_floats(const WinogradGeom& g);
 
 /// B^T d B of every tile of one input channel plane `x` (H x W), groups [0, groups) of 8 tiles (tiles at
 /// or past g.T get zeros): vector e of group k goes to dst + (8k / nr)*panel_stride + 8k % nr + e*estride.
 /// The plane is first copied with its zero borders into `scratch`, so every patch row is one contiguous run.
-void winograd_f4_input_channel__avx2(const float* x, const WinogradF4Geom& g, int64_t groups, float* dst, int64_t nr,
+void winograd_f4_input_channel__avx2(const float* x, const WinogradGeom& g, int64_t groups, float* dst, int64_t nr,
                                      int64_t panel_stride, int64_t estride, float* scratch);
 
 /// A^T M A + bias, then the activation of `ep` (act/lo/hi), for every tile of one output channel:
 /// element e of tile t at m[e*mstride + t] (lanes in kWinoLaneTile order per group of 8); writes the
 /// output plane y (OH x OW).
-void winograd_f4_output_channel__avx2(const float* m, int64_t mstride, const WinogradF4Geom& g, float bias, const GemmEpilogue& ep,
+void winograd_f4_output_channel__avx2(const float* m, int64_t mstride, const WinogradGeom& g, float bias, const GemmEpilogue& ep,
                                       float* y, float* scratch);
 
 /// G g G^T (in double) for one 3x3 filter: u[e] for e = 6i + j.
 void winograd_f4_filter(const float* g3x3, float u[36]);
+
+// F(2x2, 3x3) (conv_winograd_f32.cpp, portable code: it runs only on small planes, e.g. 7x7, where the
+// 16 GEMMs dominate): 4x4 input tiles, 16 elements e = 4i + j, tiles in natural order (no lane permutation).
+/// G g G^T (in double) for one 3x3 filter, F(2x2, 3x3): u[e] for e = 4i + j.
+void winograd_f2_filter(const float* g3x3, float u[16]);
 
 }  // namespace joule::kernels::cpu

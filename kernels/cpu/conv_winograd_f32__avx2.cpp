@@ -68,13 +68,13 @@ inline void interleave4(const __m256 c[4], float* out) {
 
 // Padded planes in scratch: input rows 4*TH + 2 of 4*TW + 4 floats (the zero borders included, room for
 // the 36-float reads of a group's last tile), output rows 4*TH of 4*TW floats.
-int64_t in_row(const WinogradF4Geom& g) { return 4 * g.TW + 4; }
-int64_t in_rows(const WinogradF4Geom& g) { return 4 * g.TH + 2; }
+int64_t in_row(const WinogradGeom& g) { return 4 * g.TW + 4; }
+int64_t in_rows(const WinogradGeom& g) { return 4 * g.TH + 2; }
 
 // Row r of the patches of tiles t0.. t0+7 (a group may span tile rows): seg[0][4k + c] = patch column c
 // of tile k, seg[1][4k + c] = patch column 4 + c (c < 2 used). Returns the row itself when the 8 tiles
 // lie in one tile row (then seg[1] is the row + 4), else gathers into seg.
-const float* patch_row(const float* plane, const WinogradF4Geom& g, int64_t t0, int64_t r, float (*seg)[32]) {
+const float* patch_row(const float* plane, const WinogradGeom& g, int64_t t0, int64_t r, float (*seg)[32]) {
   int64_t ti = t0 / g.TW, tj = t0 % g.TW;
   const int64_t pw = in_row(g);
   if (tj + 8 <= g.TW) return plane + (4 * ti + r) * pw + 4 * tj;
@@ -97,9 +97,9 @@ const float* patch_row(const float* plane, const WinogradF4Geom& g, int64_t t0, 
 
 }  // namespace
 
-int64_t winograd_f4_scratch_floats(const WinogradF4Geom& g) { return in_rows(g) * in_row(g) + 64; }
+int64_t winograd_f4_scratch_floats(const WinogradGeom& g) { return in_rows(g) * in_row(g) + 64; }
 
-void winograd_f4_input_channel__avx2(const float* x, const WinogradF4Geom& g, int64_t groups, float* dst, int64_t nr,
+void winograd_f4_input_channel__avx2(const float* x, const WinogradGeom& g, int64_t groups, float* dst, int64_t nr,
                                      int64_t panel_stride, int64_t estride, float* scratch) {
   // Zero-bordered copy: plane[(ih + pad_top) * pw + iw + pad_left] = x[ih, iw].
   const int64_t pw = in_row(g), ph = in_rows(g);
@@ -140,7 +140,7 @@ void winograd_f4_input_channel__avx2(const float* x, const WinogradF4Geom& g, in
   }
 }
 
-void winograd_f4_output_channel__avx2(const float* m, int64_t mstride, const WinogradF4Geom& g, float bias, const GemmEpilogue& ep,
+void winograd_f4_output_channel__avx2(const float* m, int64_t mstride, const WinogradGeom& g, float bias, const GemmEpilogue& ep,
                                       float* y, float* scratch) {
   // Tiles are written into a 4*TH x 4*TW plane, whose top-left OH x OW corner is then copied to y.
   const int64_t pw = 4 * g.TW;

@@ -1,4 +1,4 @@
-// Winograd F(4x4, 3x3) Conv kernels (kernels/cpu/conv_winograd_f32*.cpp) against the reference Conv
+// Winograd F(4x4, 3x3) and F(2x2, 3x3) Conv kernels (kernels/cpu/conv_winograd_f32*.cpp) against the reference Conv
 // (kernels/ref/conv.cpp) on seeded random data with odd shapes, for every ISA this CPU can run
 // (JOULE_ISA lowers it; kernels above it are skipped with a message): error bound, 1 vs 2 vs 3
 // threads bitwise identical, fused bias / Relu / Clip, prepared and per-run weights, accepts().
@@ -135,6 +135,7 @@ TEST(ConvWinograd, MatchesReferenceOnOddShapes) {
       {1, 17, 3, 1, 31, {1, 2, 1, 2}, true, "Clip"},
       {1, 64, 33, 15, 37, {1, 1, 1, 1}, true, "Relu"},  // one tile row of 10 groups: fast paths and edges
       {1, 255, 17, 5, 3, {1, 1, 1, 1}, false, ""},  // deep reduction on a tiny plane
+      {1, 65, 18, 7, 7, {1, 1, 1, 1}, true, "Relu"},  // ResNet's 7x7 stage shape class (F(2x2) picks it)
   };
   std::mt19937 rng(2024);
   ThreadPool pool1(1), pool2(2), pool3(3);
@@ -174,15 +175,19 @@ TEST(ConvWinograd, MatchesReferenceOnOddShapes) {
 TEST(ConvWinograd, AcceptsOnlyEligibleShapes) {
   if (winograd_kernels().empty()) GTEST_SKIP() << "built without the SIMD kernels (JOULE_SIMD=OFF)";
   std::mt19937 rng(5);
-  struct A { Case c; int64_t stride, dilation, group, k; bool want; const char* what; };
+  // want4 / want2: F(4x4, 3x3) / F(2x2, 3x3) kernels take it.
+  struct A { Case c; int64_t stride, dilation, group, k; bool want4, want2; const char* what; };
   const A as[] = {
-      {{1, 64, 64, 56, 56, {1, 1, 1, 1}, true, "Relu"}, 1, 1, 1, 3, true, "ResNet 64->64 at 56x56"},
-      {{1, 64, 64, 56, 56, {1, 1, 1, 1}, true, ""}, 2, 1, 1, 3, false, "stride 2"},
-      {{1, 64, 64, 56, 56, {2, 2, 2, 2}, true, ""}, 1, 2, 1, 3, false, "dilation 2"},
-      {{1, 64, 64, 56, 56, {1, 1, 1, 1}, true, ""}, 1, 1, 2, 3, false, "group 2"},
-      {{1, 64, 64, 56, 56, {2, 2, 2, 2}, true, ""}, 1, 1, 1, 5, false, "5x5"},
-      {{1, 3, 64, 56, 56, {1, 1, 1, 1}, true, ""}, 1, 1, 1, 3, false, "3 input channels"},
-      {{1, 64, 64, 3, 3, {1, 1, 1, 1}, true, ""}, 1, 1, 1, 3, false, "3x3 plane"},
+      {{1, 64, 64, 56, 56, {1, 1, 1, 1}, true, "Relu"}, 1, 1, 1, 3, true, false, "ResNet 64->64 at 56x56"},
+      {{1, 256, 256, 14, 14, {1, 1, 1, 1}, true, ""}, 1, 1, 1, 3, true, false, "ResNet 256->256 at 14x14 (16 tiles of 4x4)"},
+      {{1, 512, 64, 7, 7, {1, 1, 1, 1}, true, "Relu"}, 1, 1, 1, 3, false, true, "7x7 plane, 512->64 (16 tiles of 2x2)"},
+      {{1, 32, 64, 7, 7, {1, 1, 1, 1}, true, ""}, 1, 1, 1, 3, false, false, "7x7 plane, 32 input channels"},
+      {{1, 64, 64, 56, 56, {1, 1, 1, 1}, true, ""}, 2, 1, 1, 3, false, false, "stride 2"},
+      {{1, 64, 64, 56, 56, {2, 2, 2, 2}, true, ""}, 1, 2, 1, 3, false, false, "dilation 2"},
+      {{1, 64, 64, 56, 56, {1, 1, 1, 1}, true, ""}, 1, 1, 2, 3, false, false, "group 2"},
+      {{1, 64, 64, 56, 56, {2, 2, 2, 2}, true, ""}, 1, 1, 1, 5, false, false, "5x5"},
+      {{1, 3, 64, 56, 56, {1, 1, 1, 1}, true, ""}, 1, 1, 1, 3, false, false, "3 input channels"},
+      {{1, 64, 64, 3, 3, {1, 1, 1, 1}, true, ""}, 1, 1, 1, 3, false, false, "3x3 plane"},
   };
   for (const KernelDef* k : winograd_kernels())
     for (const A& a : as) {
@@ -190,7 +195,8 @@ TEST(ConvWinograd, AcceptsOnlyEligibleShapes) {
       make_node(node, a.c, a.stride, a.dilation, a.group);
       std::vector<Tensor> in = {random_f32({a.c.n, a.c.ic, a.c.h, a.c.w}, rng), random_f32({a.c.oc, a.c.ic / a.group, a.k, a.k}, rng)};
       if (a.c.bias) in.push_back(random_f32({a.c.oc}, rng));
-      EXPECT_EQ(k->accepts(query(node, in, true)), a.want) << k->name << ": " << a.what;
+      const bool f2 = k->name.find("_f2x2_") != std::string::npos;
+      EXPECT_EQ(k->accepts(query(node, in, true)), f2 ? a.want2 : a.want4) << k->name << ": " << a.what;
     }
 }
 
