@@ -2,8 +2,8 @@
 // FMA is full whatever the plane size (small late planes of MobileNets: OW = 2..8). The 8 channel
 // planes are interleaved into a zero-padded buffer [Hb][Wb][8] (column c holds input column c - pad_l),
 // which makes the tap loops free of bounds checks and handles any kernel size, stride and dilation;
-// 4 output columns are computed together (4 independent FMA chains; 3x3 unrolled at compile time; a
-// row tail reruns the last 4 columns instead of single columns), then de-interleaved into NCHW.
+// 8 (or 4) output columns are computed together (independent FMA chains; 3x3 unrolled at compile time;
+// a row tail reruns the last 8/4 columns instead of single columns), then de-interleaved into NCHW.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -56,6 +56,10 @@ void pack_c8(const DwConvGeom& g, const float* x, int64_t nch, int64_t hb, int64
     if (nch == 8) {
       // 8 columns x 8 channels per step: an 8x8 transpose in registers.
       for (; c + 8 <= c_hi; c += 8) transpose8x8(src + c, plane, row + c * 8, 8);
+      if (c < c_hi && c_hi - c_lo >= 8) {  // last columns: one more transpose ending at c_hi (overlap rewritten)
+        transpose8x8(src + c_hi - 8, plane, row + (c_hi - 8) * 8, 8);
+        c = c_hi;
+      }
     }
     for (; c < c_hi; ++c) {
       float* d = row + c * 8;
@@ -71,13 +75,17 @@ inline __m256 activate(__m256 v, Activation act, __m256 lo, __m256 hi) {
   return v;
 }
 
-// 4 output columns [ow, ow+4) of one output row: out[ow..][8] = act(bias + taps in (kh, kw) order).
-// KH/KW > 0: the kernel size known at compile time (loops unrolled); 0: read from g.
-template <int KH, int KW>
-inline void step4(const DwConvGeom& g, const float* w8, __m256 bias, Activation act, __m256 lo, __m256 hi, const float* rows,
-                  int64_t wb, int64_t ow, float* orow) {
-  const int64_t kh = KH > 0 ? KH : g.kh, kw = KW > 0 ? KW : g.kw, sw8 = g.sw * 8, dw8 = g.dw * 8;
-  __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+// NC (4 or 8) output columns [ow, ow+NC) of one output row: out[ow..][8] = act(bias + taps in (kh, kw)
+// order), NC independent FMA chains. KH/KW/SW > 0: kernel size and column stride known at compile time
+// (loops unrolled, constant load offsets; SW > 0 implies dilation 1); 0: read from g.
+template <int NC, int KH, int KW, int SW>
+inline void step_cols(const DwConvGeom& g, const float* w8, __m256 bias, Activation act, __m256 lo, __m256 hi,
+                      const float* rows, int64_t wb, int64_t ow, float* orow) {
+  const int64_t kh = KH > 0 ? KH : g.kh, kw = KW > 0 ? KW : g.kw, sw8 = (SW > 0 ? SW : g.sw) * 8,
+                dw8 = (SW > 0 ? 1 : g.dw) * 8;
+  __m256 a[NC];
+#pragma GCC unroll 8
+  for (int c = 0; c < NC; ++c) a[c] = bias;
 #pragma GCC unroll 8
   for (int64_t i = 0; i < kh; ++i) {
     const float* r = rows + i * g.dh * wb * 8 + ow * sw8;
@@ -86,22 +94,18 @@ inline void step4(const DwConvGeom& g, const float* w8, __m256 bias, Activation 
     for (int64_t j = 0; j < kw; ++j) {
       const __m256 wv = _mm256_loadu_ps(wr + j * 8);
       const float* p = r + j * dw8;
-      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
-      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + sw8), a1);
-      a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 2 * sw8), a2);
-      a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 3 * sw8), a3);
+#pragma GCC unroll 8
+      for (int c = 0; c < NC; ++c) a[c] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + c * sw8), a[c]);
     }
   }
-  _mm256_storeu_ps(orow + ow * 8, activate(a0, act, lo, hi));
-  _mm256_storeu_ps(orow + ow * 8 + 8, activate(a1, act, lo, hi));
-  _mm256_storeu_ps(orow + ow * 8 + 16, activate(a2, act, lo, hi));
-  _mm256_storeu_ps(orow + ow * 8 + 24, activate(a3, act, lo, hi));
+#pragma GCC unroll 8
+  for (int c = 0; c < NC; ++c) _mm256_storeu_ps(orow + (ow + c) * 8, activate(a[c], act, lo, hi));
 }
 
-// All output rows into out[OH*OW][8]. Rows of 4+ columns run only 4-column steps, the last one shifted
-// back to end at OW (the overlapped columns are computed again, identically), so no column runs a
-// single latency-bound FMA chain.
-template <int KH, int KW>
+// All output rows into out[OH*OW][8]. Rows of 4+ columns run only 8- or 4-column steps, the last one
+// shifted back to end at OW (the overlapped columns are computed again, identically), so no column runs
+// a single latency-bound FMA chain.
+template <int KH, int KW, int SW>
 void compute_rows(const DwConvGeom& g, const float* w8, const float* bias8, const GemmEpilogue& ep, const float* buf,
                   int64_t wb, float* out) {
   const __m256 bias = _mm256_loadu_ps(bias8), lo = _mm256_set1_ps(ep.lo), hi = _mm256_set1_ps(ep.hi);
@@ -109,8 +113,14 @@ void compute_rows(const DwConvGeom& g, const float* w8, const float* bias8, cons
   for (int64_t oh = 0; oh < g.oh; ++oh) {
     const float* rows = buf + oh * g.sh * wb * 8;
     float* orow = out + oh * OW * 8;
+    if (OW >= 8) {
+      for (int64_t ow = 0; ow < OW; ow += 8)
+        step_cols<8, KH, KW, SW>(g, w8, bias, ep.act, lo, hi, rows, wb, std::min(ow, OW - 8), orow);
+      continue;
+    }
     if (OW >= 4) {
-      for (int64_t ow = 0; ow < OW; ow += 4) step4<KH, KW>(g, w8, bias, ep.act, lo, hi, rows, wb, std::min(ow, OW - 4), orow);
+      for (int64_t ow = 0; ow < OW; ow += 4)
+        step_cols<4, KH, KW, SW>(g, w8, bias, ep.act, lo, hi, rows, wb, std::min(ow, OW - 4), orow);
       continue;
     }
     for (int64_t ow = 0; ow < OW; ++ow) {
@@ -138,16 +148,23 @@ void dwconv_f32_c8__avx2(const DwConvGeom& g, const float* x, int64_t nch, const
   float* buf = scratch;
   float* out = scratch + hb * wb * 8;
   pack_c8(g, x, nch, hb, wb, buf);
-  if (g.kh == 3 && g.kw == 3) {
-    compute_rows<3, 3>(g, w8, bias8, ep, buf, wb, out);
+  if (g.kh == 3 && g.kw == 3 && g.dw == 1 && g.sw == 1) {
+    compute_rows<3, 3, 1>(g, w8, bias8, ep, buf, wb, out);
+  } else if (g.kh == 3 && g.kw == 3 && g.dw == 1 && g.sw == 2) {
+    compute_rows<3, 3, 2>(g, w8, bias8, ep, buf, wb, out);
   } else {
-    compute_rows<0, 0>(g, w8, bias8, ep, buf, wb, out);
+    compute_rows<0, 0, 0>(g, w8, bias8, ep, buf, wb, out);
   }
   // De-interleave out[OH*OW][8] into the nch output planes.
   const int64_t n = g.oh * g.ow;
   int64_t p0 = 0;
-  if (nch == 8)
+  if (nch == 8) {
     for (; p0 + 8 <= n; p0 += 8) transpose8x8(out + p0 * 8, 8, y + p0, n);
+    if (p0 < n && n >= 8) {  // last pixels: one more transpose ending at n (overlap rewritten)
+      transpose8x8(out + (n - 8) * 8, 8, y + n - 8, n);
+      p0 = n;
+    }
+  }
   for (int64_t l = 0; l < nch; ++l) {
     float* yl = y + l * n;
     for (int64_t p = nch == 8 ? p0 : 0; p < n; ++p) yl[p] = out[p * 8 + l];
