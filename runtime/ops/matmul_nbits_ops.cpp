@@ -24,8 +24,10 @@ Status infer_matmul_nbits(InferContext& ctx) {
                     "," + std::to_string(s.blob) + "] for K=" + std::to_string(s.k) + " N=" + std::to_string(s.n) +
                     " block_size=" + std::to_string(s.block));
   const TensorDesc& sc = ctx.input(2);
-  if (sc.dtype != DType::kUndefined && a.dtype != DType::kUndefined && sc.dtype != a.dtype)
-    return ctx.fail("scales must have the type of A");
+  // ONNX Runtime wants scales typed like A; joule also runs f16 scales with f32 A (the form
+  // runtime/passes/nbits_cast_fusion.cpp leaves when it folds the Casts of an fp16-scale model).
+  if (sc.dtype != DType::kUndefined && sc.dtype != DType::kF32 && sc.dtype != DType::kF16)
+    return ctx.fail("scales must be float32 or float16");
   if (sc.rank_known && shape_numel(sc.shape) >= 0 && shape_numel(sc.shape) != s.n * s.k_blocks)
     return ctx.fail("scales has " + std::to_string(shape_numel(sc.shape)) + " elements, expected N*k_blocks = " +
                     std::to_string(s.n * s.k_blocks));

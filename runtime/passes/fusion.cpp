@@ -6,6 +6,7 @@
 #include <set>
 
 #include "kernels/kernel_registry.h"
+#include "runtime/passes/nbits_cast_fusion.h"
 #include "runtime/passes/pattern_fusion.h"
 
 namespace joule::passes {
@@ -163,6 +164,7 @@ Status fuse_operators(ir::Graph& g, Isa isa) {
   JOULE_RETURN_IF_ERROR(fuse_layernorm_patterns(g, patterns));
   JOULE_RETURN_IF_ERROR(fuse_matmul_bias(g, isa, patterns));
   JOULE_RETURN_IF_ERROR(fuse_transpose_matmul(g, isa, patterns));  // transpose_matmul_fusion.cpp
+  JOULE_RETURN_IF_ERROR(fold_nbits_f16_casts(g, patterns));  // nbits_cast_fusion.cpp (owner: int4)
   bool changed = true;
   while (changed) {
     changed = false;

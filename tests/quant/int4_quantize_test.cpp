@@ -8,6 +8,8 @@
 
 #include "joule/session.h"
 #include "quant/int4_quantize.h"
+#include "runtime/passes/nbits_cast_fusion.h"
+#include "runtime/passes/passes.h"
 
 using namespace joule;
 using namespace joule::quant;
@@ -201,11 +203,26 @@ TEST(Int4Quantize, GraphPassWritesMatMulNBits) {
   }
   EXPECT_EQ(casts, 4);
   EXPECT_EQ(f16_scales, 2);
+  // joule folds the Casts away at load (runtime/passes/nbits_cast_fusion.cpp): f32 A, f16 scales.
+  ir::Graph q16f;
+  build(q16f);
+  ASSERT_TRUE(quantize_graph_int4(q16f, o16, nullptr, rep16).is_ok());
+  int folded = 0;
+  ASSERT_TRUE(passes::infer_shapes(q16f).is_ok());  // as Session does before its fusions
+  ASSERT_TRUE(passes::fold_nbits_f16_casts(q16f, folded).is_ok());
+  EXPECT_EQ(folded, 2);
+  for (auto& nd : q16f.nodes) {
+    EXPECT_NE(nd->op_type, "Cast");
+    if (nd->op_type == "MatMulNBits") EXPECT_EQ(nd->inputs[2]->constant.dtype(), DType::kF16);
+  }
+  ASSERT_TRUE(ir::verify_graph(q16f).is_ok());
   auto ref = Session::from_graph(std::move(g));
   auto s4 = Session::from_graph(std::move(q));
   auto s16 = Session::from_graph(std::move(q16));
   Tensor yr = ref->run(std::vector<Tensor>{in})[0], y4 = s4->run(std::vector<Tensor>{in})[0];
   Tensor y16 = s16->run(std::vector<Tensor>{in})[0];
+  Tensor y16f = Session::from_graph(std::move(q16f))->run(std::vector<Tensor>{in})[0];
+  EXPECT_GT(cosine(y4, y16f), 0.9999);
   ASSERT_EQ(yr.shape(), y4.shape());
   ASSERT_EQ(y16.dtype(), DType::kF32);
   ASSERT_EQ(y16.shape(), y4.shape());
