@@ -12,6 +12,7 @@
 #include "kernels/cpu/qgemm_u8s8.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -79,6 +80,7 @@ struct U8State : QNodeParams {
   std::vector<uint8_t> w8;       // QConv: rows [OC][kq]; QGemm / DynQMatMul: panels [ceil(N/16)][kq*16]
   std::vector<int32_t> wsum;     // per channel: sum_k (w - w_zp)
   std::vector<int32_t> bias_eff; // QConv / QGemm: bias - xz_u8 * wsum
+  std::vector<int32_t> mult_le_1;  // QConv: how many channels from c on have mult <= 1 (qrequant_rows16__avx2)
   uint8_t flip = 0;              // 0x80 for s8 activations
   int32_t xz_u8 = 0;             // the activation zero point on the u8 scale
 };
@@ -176,6 +178,9 @@ Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
     for (int64_t p = 0; p < s->k; ++p) s->w8[size_t(c * s->kq + p)] = static_cast<uint8_t>(static_cast<int8_t>(wv(c, p)));
   qnode_common_params(q, w.dim(0), 4, 8, *s);
   finish_params(wv, *s, true);
+  s->mult_le_1.assign(size_t(w.dim(0)) + 1, 0);
+  for (int64_t c = w.dim(0) - 1; c >= 0; --c)
+    s->mult_le_1[size_t(c)] = std::fabs(s->mult[size_t(c)]) <= 1.0f ? s->mult_le_1[size_t(c) + 1] + 1 : 0;
   state = s;
   return Status::ok();
 }
@@ -271,6 +276,12 @@ Status qconv_run(KernelContext& ctx) {
             const uint8_t* rows[kMaxMr];
             for (int i = 0; i < k.mr; ++i) rows[i] = s->w8.data() + (gi * mg + m0 + std::min<int64_t>(i, mv - 1)) * kq;
             k.s8u8(kq, rows, panel.data(), tile);
+            const int64_t oc0 = gi * mg + m0;
+            if (nc == kQgemmU8Nr && s->lut.empty() && s->mult_le_1[size_t(oc0)] >= mv) {  // the common case, one call
+              qrequant_rows16__avx2(tile, mv, &s->bias_eff[size_t(oc0)], &s->mult[size_t(oc0)], s->yz, s->lo, s->hi, s->y_signed,
+                                    yb + (n * M + oc0) * P + p0, P);
+              continue;
+            }
             for (int64_t i = 0; i < mv; ++i) {
               const int64_t oc = gi * mg + m0 + i;
               QRequant rq;

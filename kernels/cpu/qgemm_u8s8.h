@@ -77,6 +77,11 @@ bool qweights_fit_u8s8_pairs(int64_t columns, int64_t k, W w) {
 void qpack_panel_u8q(const uint8_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, uint8_t flip, uint8_t* panel);
 void qpack_panel_u8q__avx2(const uint8_t* src, int64_t ld, int64_t k, int64_t j0, int64_t nc, uint8_t flip, uint8_t* panel);
 
+/// Requantizes `rows` full tile rows of 16 sums (QConv: one bias and multiplier per row, mult[r] <= 1, no lookup
+/// table) to out + r * out_stride; the same values as qrequant_row__avx2 (kernels/cpu/qgemm_s16.h).
+void qrequant_rows16__avx2(const int32_t* tile, int64_t rows, const int32_t* bias, const float* mult, int32_t zp, int32_t lo, int32_t hi,
+                           bool out_signed, uint8_t* out, int64_t out_stride);
+
 /// dst[i] = src[i] ^ flip for n bytes.
 void qcopy_flip_u8__avx2(const uint8_t* src, uint8_t flip, int64_t n, uint8_t* dst);
 /// dst[i] = src[2 * i] ^ flip for n bytes (stride-2 im2col rows); reads src[0 .. 2n - 2] only.

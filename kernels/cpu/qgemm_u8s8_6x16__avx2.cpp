@@ -85,6 +85,27 @@ void qpack_panel_u8q__avx2(const uint8_t* src, int64_t ld, int64_t k, int64_t j0
   }
 }
 
+void qrequant_rows16__avx2(const int32_t* tile, int64_t rows, const int32_t* bias, const float* mult, int32_t zp, int32_t lo, int32_t hi,
+                           bool out_signed, uint8_t* out, int64_t out_stride) {
+  const __m256i vlo = _mm256_set1_epi32(lo - zp), vhi = _mm256_set1_epi32(hi - zp), vzp = _mm256_set1_epi32(zp);
+  for (int64_t r = 0; r < rows; ++r, tile += 16, out += out_stride) {
+    const __m256i b = _mm256_set1_epi32(bias[r]);
+    const __m256d m = _mm256_set1_pd(mult[r]);
+    const __m256i a0 = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile)), b);
+    const __m256i a1 = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + 8)), b);
+    // |acc * mult| <= 2^31 (mult <= 1): cvtpd rounds half to even without overflow; clamping after is exact.
+    auto q8 = [&](__m256i a) {
+      const __m128i l = _mm256_cvtpd_epi32(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(a)), m));
+      const __m128i h = _mm256_cvtpd_epi32(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(a, 1)), m));
+      return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(_mm256_set_m128i(h, l), vlo), vhi), vzp);
+    };
+    const __m256i q0 = q8(a0), q1 = q8(a1);
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);  // 16 int16 in order
+    const __m128i wl = _mm256_castsi256_si128(w), wh = _mm256_extracti128_si256(w, 1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), out_signed ? _mm_packs_epi16(wl, wh) : _mm_packus_epi16(wl, wh));
+  }
+}
+
 void qcopy_flip_u8__avx2(const uint8_t* src, uint8_t flip, int64_t n, uint8_t* dst) {
   const __m256i f = _mm256_set1_epi8(static_cast<char>(flip));
   int64_t i = 0;
