@@ -35,8 +35,11 @@ constexpr const char* kQuantizeHelp =
     "  --per-tensor          one weight scale per tensor instead of per output channel\n"
     "  --int8-activations    int8 symmetric activations (default uint8 asymmetric, ORT's fast path)\n"
     "  --dynamic             dynamic quantization of MatMul/Gemm\n"
-    "  --reduce-range        7-bit weights [-63, 63]: avoids the 16-bit saturation of u8 x s8 kernels on AVX2\n"
-    "                        CPUs without VNNI (ONNX Runtime's there); costs some accuracy\n"
+    "  --reduce-range        7-bit weights [-63, 63] (the default): u8 x s8 pair sums then fit int16, so AVX2 CPUs\n"
+    "                        without VNNI run the fast vpmaddubsw kernels exactly (joule's, and ONNX Runtime's\n"
+    "                        without saturation); costs one bit of weight precision\n"
+    "  --full-range          8-bit weights [-127, 127]: more precise; without VNNI joule runs them on its exact\n"
+    "                        int16 kernels (about half the speed) and ONNX Runtime's AVX2 kernels saturate\n"
     "  --keep-float NODE...  leave these nodes in float\n"
     "  --sensitivity         quantize one layer at a time and print the ranked error table\n"
     "  --max-drop X          keep the most sensitive layers float until the drop is at most X points:\n"
@@ -51,11 +54,11 @@ constexpr const char* kQuantizeHelp =
     "  --asym                a zero point per block (default symmetric)\n"
     "  --accuracy-level L    MatMulNBits attribute: 4 (default) lets the kernels quantize activations to int8\n"
     "                        per block of K (fast GEMM for many rows); 0 keeps float activations\n"
+    "  --scale-dtype fp16    fp16 scales/bias (default fp32); ONNX Runtime needs A in the scales' type, so\n"
+    "                        each INT4 node runs on fp16 activations between two Casts\n"
     "  --max-drop X          keep the layers with the largest INT4 error at INT8 (--fallback float: float)\n"
     "                        until 100 * cosine(FP32, out) drops by at most X\n";
 
-    "  --scale-dtype fp16    fp16 scales/bias (default fp32); ONNX Runtime needs A in the scales' type, so\n"
-    "                        each INT4 node runs on fp16 activations between two Casts\n"
 int fail(const Status& s) {
   std::cerr << "quantize: error: " << s.message() << "\n";
   return 1;
@@ -94,7 +97,7 @@ std::string fmt(double v, int prec) {
 int quantize_command(int argc, char** argv) {
   ParsedArgs a;
   Status st = parse_args(argc, argv, 2, {"--help", "-h", "--per-tensor", "--dynamic", "--int8-activations", "--sensitivity", "--reduce-range",
-                          "--int4", "--asym"},
+                          "--full-range", "--int4", "--asym"},
                          {"-o", "--output", "--calib", "--method", "--percentile", "--bins", "--max-drop", "--labels",
                           "--report", "--eval-samples", "--block", "--fallback", "--accuracy-level", "--scale-dtype"},
                          {"--keep-float"}, a);
@@ -111,7 +114,9 @@ int quantize_command(int argc, char** argv) {
   opts.dynamic = a.has("--dynamic");
   opts.per_channel = !a.has("--per-tensor");
   opts.int8_activations = a.has("--int8-activations");
-  opts.reduce_range = a.has("--reduce-range");
+  if (a.has("--reduce-range") && a.has("--full-range")) return fail(invalid_argument("--reduce-range and --full-range exclude each other"));
+  if (a.has("--reduce-range")) opts.reduce_range = true;
+  if (a.has("--full-range")) opts.reduce_range = false;
   for (auto& k : a.all("--keep-float")) opts.keep_float.insert(k);
   if (a.has("--method") && !(st = quant::parse_calib_method(a.get("--method"), opts.observer.method)).is_ok()) return fail(st);
   int64_t v = 0;
@@ -196,7 +201,10 @@ int quantize_command(int argc, char** argv) {
   if (!(st = onnx_import::export_model(g, out)).is_ok()) return fail(st);
 
   rep << "\n" << (opts.dynamic ? "dynamic" : "static") << " quantization: " << qr.quantized() << " of " << qr.nodes.size()
-      << " Conv/ConvTranspose/Gemm/MatMul nodes quantized\n";
+      << " Conv/ConvTranspose/Gemm/MatMul nodes quantized; weights "
+      << (opts.reduce_range ? "7-bit [-63, 63] (exact on the fast AVX2 u8 x s8 kernels; --full-range for 8-bit)"
+                            : "8-bit [-127, 127] (--full-range: AVX2 CPUs without VNNI run joule's slower exact int16 kernels)")
+      << "\n";
   for (auto& d : qr.nodes) {
     std::string why = d.reason;
     if (float_reason.count(d.key)) why = float_reason[d.key];
