@@ -77,7 +77,8 @@ int64_t in_rows(const WinogradGeom& g) { return 4 * g.TH + 2; }
 const float* patch_row(const float* plane, const WinogradGeom& g, int64_t t0, int64_t r, float (*seg)[32]) {
   int64_t ti = t0 / g.TW, tj = t0 % g.TW;
   const int64_t pw = in_row(g);
-  if (tj + 8 <= g.TW) return plane + (4 * ti + r) * pw + 4 * tj;
+  // One tile row, and not past the last tile (the padding groups of the last panel start past it).
+  if (tj + 8 <= g.TW && t0 + 8 <= g.T) return plane + (4 * ti + r) * pw + 4 * tj;
   for (int64_t k = 0; k < 8;) {
     if (ti >= g.TH) {
       std::fill(seg[0] + 4 * k, seg[0] + 32, 0.0f);
