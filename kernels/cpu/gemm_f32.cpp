@@ -123,45 +123,51 @@ void pack_a_panels(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs
   }
 }
 
-// Modelled cost of one task: micro-kernel calls x depth, plus streaming its B panels once per MC block
-// and packing its A rows (when each task packs its own), plus a fixed cost (claim, call, cache warm-up).
-double task_cost(int64_t row_panels, int64_t mr, int64_t col_panels, int64_t k, bool packs_a) {
+// Modelled cost of one task, in MR x NR tile steps (one tile x one k: ~6 cycles): the tiles x depth, its
+// B micro-panels streamed from L3 once per MC block its rows touch, its A rows read (and packed, when
+// each task packs its own), and a fixed cost (claiming it, the call, warming the caches).
+double task_cost(int64_t row_panels, int64_t mr, int64_t mc_blocks, int64_t col_panels, int64_t k, bool packs_a) {
   const double rows = static_cast<double>(row_panels * mr), kd = static_cast<double>(k);
-  const double mc_blocks = std::ceil(rows / static_cast<double>(kMc));
-  double c = static_cast<double>(row_panels * col_panels) * kd;  // one MR x NR tile per k step: ~6 cycles
-  c += 0.4 * static_cast<double>(col_panels) * kd * mc_blocks;    // B micro-panels from L3 per MC block
-  if (packs_a) c += 0.05 * rows * kd;
+  double c = static_cast<double>(row_panels * col_panels) * kd;
+  c += 0.4 * static_cast<double>(col_panels * mc_blocks) * kd;
+  c += (packs_a ? 0.07 : 0.02) * rows * kd;
   return c + 500.0;
 }
 
+// Tasks are claimed one at a time (parallel_for_dynamic), so the busiest thread ends at about
+// total / threads + (largest - smallest task); a thread that starts late (preempted, or a worker waking)
+// holds back about one task more, weighted 0.5 below: several equal tasks per thread beat one big one
+// when the GEMM is large enough to pay their fixed cost.
 GemmSplit choose_split(int64_t m, int64_t n, int64_t k, int64_t mr, int64_t nr, int threads) {
   GemmSplit best;
   const int64_t mpan = ceil_div(m, mr), npan = ceil_div(n, nr);
   // Each extra thread should get at least ~128K multiply-adds (a few microseconds), or the hand-off costs more.
   const int64_t useful = std::max<int64_t>(1, std::min<int64_t>(threads, m * n * std::max<int64_t>(k, 1) / 131072));
   if (useful <= 1 || mpan * npan <= 1) return best;
-  double best_time = 0.0;
+  double best_obj = 0.0;
   for (int64_t t = useful; t >= 2; --t) {  // prefer all the useful threads; fewer only if the grid is too small
-    for (int64_t mult = 1; mult <= 4; ++mult) {
+    for (int64_t mult = 1; mult <= 8; ++mult) {
       const int64_t tasks = t * mult;
       for (int64_t mt = 1; mt <= std::min(tasks, mpan); ++mt) {
         if (tasks % mt) continue;
         const int64_t nt = tasks / mt;
         if (nt > npan) continue;
-        // Busiest thread: static parallel_for gives each thread `mult` consecutive tasks (row-major).
-        double worst = 0.0;
-        for (int64_t th = 0; th < t; ++th) {
-          double sum = 0.0;
-          for (int64_t task = th * mult; task < (th + 1) * mult; ++task) {
-            const int64_t im = task / nt, jn = task % nt;
-            const int64_t rp = (im + 1) * mpan / mt - im * mpan / mt, cp = (jn + 1) * npan / nt - jn * npan / nt;
-            sum += task_cost(rp, mr, cp, k, nt == 1);
-          }
-          worst = std::max(worst, sum);
+        const bool packs_a = nt == 1;
+        const int64_t cp_lo = npan / nt, n_hi = npan - cp_lo * nt;  // n_hi column chunks have cp_lo + 1 panels
+        double total = 0.0, largest = 0.0, smallest = 0.0;
+        for (int64_t im = 0; im < mt; ++im) {
+          const int64_t q0 = im * mpan / mt, q1 = (im + 1) * mpan / mt;
+          const int64_t r0 = q0 * mr, r1 = std::min(m, q1 * mr), blocks = (r1 - 1) / kMc - r0 / kMc + 1;
+          const double lo = task_cost(q1 - q0, mr, blocks, cp_lo, k, packs_a);
+          const double hi = n_hi ? task_cost(q1 - q0, mr, blocks, cp_lo + 1, k, packs_a) : lo;
+          total += static_cast<double>(nt - n_hi) * lo + static_cast<double>(n_hi) * hi;
+          largest = std::max(largest, hi);
+          smallest = im == 0 ? lo : std::min(smallest, lo);
         }
-        if (best.threads == 1 || worst < best_time * 0.999) {
+        const double obj = total / static_cast<double>(t) + (largest - smallest) + 0.5 * largest;
+        if (best.threads == 1 || obj < best_obj * 0.999) {
           best = {mt, nt, t};
-          best_time = worst;
+          best_obj = obj;
         }
       }
     }
@@ -241,8 +247,8 @@ void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, con
   };
 
   if (tasks > 1) {
-    // Equal tasks, a multiple of split.threads of them: each thread runs tasks / split.threads in a row.
-    pool->parallel_for(tasks, tasks / split.threads, [&](int64_t b, int64_t e) {
+    // Equal tasks, a multiple of split.threads of them, claimed one at a time.
+    pool->parallel_for_dynamic(tasks, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) task(t);
     });
   } else {

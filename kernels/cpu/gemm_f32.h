@@ -80,8 +80,10 @@ void pack_a_f32(const GemmUkernel& uk, const float* a, int64_t rs, int64_t cs, i
 
 /// How gemm_f32_packed cuts the MR x NR tile grid for `threads` threads: rows in `mt` chunks of whole MR
 /// panels, columns in `nt` chunks of whole NR panels (chunk sizes differ by at most one panel), run by
-/// `threads` threads (fewer than asked when the GEMM is too small to pay for more), `mt * nt` a multiple
-/// of `threads`, chosen to minimise a cost model of the busiest thread (tiles x K, B re-reads, A packing).
+/// `threads` threads (fewer than asked when the GEMM is too small to pay for more). `mt * nt` is a
+/// multiple of `threads` (1 to 8 tasks each, claimed one at a time), chosen by a cost model of the
+/// busiest thread (tiles x K, B re-reads per row chunk, A packing, a fixed cost per task, and about one
+/// task of slack for a thread that starts late).
 struct GemmSplit {
   int64_t mt = 1, nt = 1, threads = 1;
 };

@@ -102,19 +102,17 @@ TEST(GemmF32Threads, SplitGivesEqualTasksPerThread) {
       const GemmSplit sp = gemm_f32_split(uk, s.m, s.n, s.k, threads);
       EXPECT_EQ(sp.threads, threads);
       EXPECT_EQ((sp.mt * sp.nt) % sp.threads, 0);
-      // Work of each thread (in MR x NR tiles): within one panel row/column of the others.
-      const int64_t mpan = (s.m + uk.mr - 1) / uk.mr, npan = (s.n + uk.nr - 1) / uk.nr, per = sp.mt * sp.nt / sp.threads;
+      // Tiles per task (tasks are claimed one at a time): within one panel row/column of each other.
+      const int64_t mpan = (s.m + uk.mr - 1) / uk.mr, npan = (s.n + uk.nr - 1) / uk.nr;
       int64_t lo = INT64_MAX, hi = 0;
-      for (int64_t th = 0; th < sp.threads; ++th) {
-        int64_t tiles = 0;
-        for (int64_t t = th * per; t < (th + 1) * per; ++t) {
-          const int64_t im = t / sp.nt, jn = t % sp.nt;
-          tiles += ((im + 1) * mpan / sp.mt - im * mpan / sp.mt) * ((jn + 1) * npan / sp.nt - jn * npan / sp.nt);
-        }
+      for (int64_t t = 0; t < sp.mt * sp.nt; ++t) {
+        const int64_t im = t / sp.nt, jn = t % sp.nt;
+        const int64_t tiles = ((im + 1) * mpan / sp.mt - im * mpan / sp.mt) * ((jn + 1) * npan / sp.nt - jn * npan / sp.nt);
         lo = std::min(lo, tiles);
         hi = std::max(hi, tiles);
       }
-      EXPECT_LE(static_cast<double>(hi - lo), 0.1 * static_cast<double>(hi)) << "tiles per thread " << lo << " .. " << hi;
+      EXPECT_LE(static_cast<double>(hi - lo), 0.25 * static_cast<double>(hi)) << "tiles per task " << lo << " .. " << hi;
+      if (s.m == 128 && s.n == 1536 && threads == 2) EXPECT_EQ(lo, hi) << "the FFN GEMM should split exactly in two";
     }
   }
   // Too small to pay for a second thread: not split.
