@@ -135,12 +135,16 @@ void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, const float* a, int64_t m,
         const int64_t mr = std::min(kNbitsQ8Rows, m - i0);
         q8_tile(w, p, wq, aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, asump + i0 * kb, mr, tile);
         for (int64_t r = 0; r < mr; ++r) {
-          float* yr = y + (i0 + r) * n + j0;
-          const float* tr = tile + r * kNbitsPanel;
-          if (bias)
+          float* __restrict yr = y + (i0 + r) * n + j0;
+          const float* __restrict tr = tile + r * kNbitsPanel;
+          if (bias && nv == kNbitsPanel) {
+            const float* __restrict br = bias + j0;
+            for (int64_t j = 0; j < kNbitsPanel; ++j) yr[j] = tr[j] + br[j];  // vectorized: fixed trip count
+          } else if (bias) {
             for (int64_t j = 0; j < nv; ++j) yr[j] = tr[j] + bias[j0 + j];
-          else
+          } else {
             std::copy(tr, tr + nv, yr);
+          }
         }
       }
     }
