@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "kernels/kernel_registry.h"
+#include "runtime/ops/window_geometry.h"
+#include "runtime/thread_pool.h"
 
 namespace joule::kernels::cpu {
 
@@ -38,5 +40,22 @@ int32_t qnode_int_param(const Tensor& t, int64_t c);
 
 /// QGemm's K and N from its weight and transB.
 void qgemm_node_kn(const KernelQuery& q, int64_t& k, int64_t& n);
+
+/// fn over [0, n) on the pool (one item per chunk at least), or inline without one.
+void qnode_parallel(ThreadPool* pool, int64_t n, RangeFn fn);
+
+/// The running node's reference kernel, for inputs whose type accepts() could not see.
+Status qnode_run_reference(KernelContext& ctx);
+
+/// A QConv's run-time shape, checked against the weights its prepare saw.
+struct QConvRunShape {
+  int64_t n = 0, c = 0, m = 0, group = 1, icg = 0, mg = 0, in_plane = 0, p = 0;
+  ops::WindowGeometry g;   // as_3d()
+  bool pointwise = false;  // 1x1, unit strides, no pads: panels are packed straight from x
+};
+
+/// Fills `out` from x (input 0), the prepared weight shape and y (output 0); fails naming the node when
+/// the weights changed after prepare or x, group and y do not fit them.
+Status qconv_run_shape(KernelContext& ctx, const QNodeParams* s, QConvRunShape& out);
 
 }  // namespace joule::kernels::cpu

@@ -61,17 +61,11 @@ const QgemmUkernel& uk(int u) { return qgemm_s16_ukernels()[static_cast<size_t>(
 constexpr int kMaxMr = 12;
 constexpr int64_t kMaxK = kQgemmMaxK;
 
-void parallel(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool && pool->threads() > 1 && n > 1) pool->parallel_for(n, 1, fn);
-  else fn(0, n);
-}
 
 bool is_8bit(DType t) { return t == DType::kU8 || t == DType::kI8; }
 // Activation types may be unknown where inference stopped (dynamic shapes): run() checks them.
 bool maybe_8bit(DType t) { return is_8bit(t) || t == DType::kUndefined; }
 bool maybe_f32(DType t) { return t == DType::kF32 || t == DType::kUndefined; }
-// The reference kernel of the running node, for inputs whose type accepts() could not see.
-Status run_reference(KernelContext& ctx) { return KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type)->run(ctx); }
 bool constant(const KernelQuery& q, size_t i) { return i < q.constant_inputs.size() && q.constant_inputs[i]; }
 const Tensor& cin(const KernelQuery& q, size_t i) { return *q.constant_inputs[i]; }
 float fparam(const Tensor& t, int64_t i) { return static_cast<float>(t.value_as_double(t.numel() == 1 ? 0 : i)); }
@@ -146,6 +140,34 @@ void qgemm_node_kn(const KernelQuery& q, int64_t& k, int64_t& n) {
   k = trans ? w.dim(1) : w.dim(0), n = trans ? w.dim(0) : w.dim(1);
 }
 
+void qnode_parallel(ThreadPool* pool, int64_t n, RangeFn fn) {
+  if (pool && pool->threads() > 1 && n > 1) pool->parallel_for(n, 1, fn);
+  else fn(0, n);
+}
+
+Status qnode_run_reference(KernelContext& ctx) {
+  return KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type)->run(ctx);
+}
+
+Status qconv_run_shape(KernelContext& ctx, const QNodeParams* s, QConvRunShape& out) {
+  const Tensor& x = ctx.in(0);
+  if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
+  if (x.rank() != static_cast<int64_t>(s->w_shape.size())) return ctx.fail("input and weight ranks differ");
+  out.group = ctx.node.attr_int("group", 1);
+  out.n = x.dim(0), out.c = x.dim(1), out.m = s->w_shape[0];
+  if (out.c % out.group != 0 || s->w_shape[1] * out.group != out.c) return ctx.fail("channels do not match group");
+  std::string err = ops::resolve_window(ctx.node, Shape(x.shape().begin() + 2, x.shape().end()),
+                                        std::vector<int64_t>(s->w_shape.begin() + 2, s->w_shape.end()), ops::WindowRounding::kFloor, out.g);
+  if (!err.empty()) return ctx.fail(err);
+  out.g = out.g.as_3d();
+  out.icg = out.c / out.group, out.mg = out.m / out.group, out.in_plane = out.g.in_size(), out.p = out.g.out_size();
+  if (ctx.out(0).numel() != out.n * out.m * out.p) return ctx.fail("output shape does not match the convolution");
+  out.pointwise = true;
+  for (size_t i = 0; i < 3; ++i)
+    out.pointwise = out.pointwise && out.g.kernel[i] == 1 && out.g.strides[i] == 1 && out.g.pad_begin[i] == 0 && out.g.pad_end[i] == 0;
+  return Status::ok();
+}
+
 namespace {
 
 Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
@@ -202,22 +224,13 @@ Status qconv_run(KernelContext& ctx) {
   auto* s = static_cast<const QuantState*>(ctx.state);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  if (x.dtype() != (s ? s->x_type : DType::kU8)) return run_reference(ctx);
-  if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
-  if (x.rank() != static_cast<int64_t>(s->w_shape.size())) return ctx.fail("input and weight ranks differ");
-  const int64_t group = ctx.node.attr_int("group", 1);
-  const int64_t N = x.dim(0), C = x.dim(1), M = s->w_shape[0];
-  if (C % group != 0 || s->w_shape[1] * group != C) return ctx.fail("channels do not match group");
-  ops::WindowGeometry g;
-  std::string err = ops::resolve_window(ctx.node, Shape(x.shape().begin() + 2, x.shape().end()),
-                                        std::vector<int64_t>(s->w_shape.begin() + 2, s->w_shape.end()), ops::WindowRounding::kFloor, g);
-  if (!err.empty()) return ctx.fail(err);
-  g = g.as_3d();
-  const int64_t icg = C / group, mg = M / group, in_plane = g.in_size(), P = g.out_size(), kdim = s->k, kp = s->kp;
-  if (y.numel() != N * M * P) return ctx.fail("output shape does not match the convolution");
-  bool pointwise = true;  // 1x1, unit strides, no pads: panels are packed straight from x
-  for (size_t i = 0; i < 3; ++i)
-    pointwise = pointwise && g.kernel[i] == 1 && g.strides[i] == 1 && g.pad_begin[i] == 0 && g.pad_end[i] == 0;
+  if (x.dtype() != (s ? s->x_type : DType::kU8)) return qnode_run_reference(ctx);
+  QConvRunShape rs;
+  if (Status st = qconv_run_shape(ctx, s, rs); !st.is_ok()) return st;
+  const ops::WindowGeometry& g = rs.g;
+  const int64_t group = rs.group, N = rs.n, C = rs.c, M = rs.m;
+  const int64_t icg = rs.icg, mg = rs.mg, in_plane = rs.in_plane, P = rs.p, kdim = s->k, kp = s->kp;
+  const bool pointwise = rs.pointwise;
   thread_local std::vector<int16_t> col;
   if (!pointwise) col.resize(static_cast<size_t>(kdim * P));
   int16_t* colp = col.data();
@@ -229,10 +242,10 @@ Status qconv_run(KernelContext& ctx) {
       const uint8_t* xg = xb + (n * C + gi * icg) * in_plane;
       const int64_t rows_per_task = std::max<int64_t>(1, kdim / 16);
       if (!pointwise)
-        parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
+        qnode_parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
           im2col_s16(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp);
         });
-      parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
+      qnode_parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
         thread_local std::vector<int16_t> panel;
         panel.resize(static_cast<size_t>(kp * kQgemmNr));
         alignas(64) int32_t tile[kMaxMr * kQgemmNr];
@@ -282,7 +295,7 @@ template <class Finish>
 void rows_x_panels(const QgemmUkernel& k, ThreadPool* pool, const int16_t* a16, int64_t m, const QuantState& s, Finish finish) {
   const int64_t n = s.channels, panels = (n + kQgemmNr - 1) / kQgemmNr, kp = s.kp;
   const int64_t mblocks = (m + k.mr - 1) / k.mr;
-  parallel(pool, panels * mblocks, [&](int64_t b, int64_t e) {
+  qnode_parallel(pool, panels * mblocks, [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMaxMr * kQgemmNr];
     for (int64_t t = b; t < e; ++t) {
       const int64_t pi = t % panels, m0 = (t / panels) * k.mr, mv = std::min<int64_t>(k.mr, m - m0);
@@ -334,7 +347,7 @@ const int16_t* widen_a(const Tensor& a, bool is_signed, int32_t zp, int64_t m, i
   a16.resize(static_cast<size_t>(m * kp));
   int16_t* dst = a16.data();
   const uint8_t* src = static_cast<const uint8_t*>(a.raw());
-  parallel(pool, m, [&](int64_t b, int64_t e) {
+  qnode_parallel(pool, m, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       qwiden_s16__avx2(src + i * k, is_signed, zp, k, dst + i * kp);
       if (kp != k) dst[i * kp + k] = 0;
@@ -347,7 +360,7 @@ template <int U>
 Status qgemm_run(KernelContext& ctx) {
   auto* s = static_cast<const QuantState*>(ctx.state);
   const Tensor& a = ctx.in(0);
-  if (a.dtype() != (s ? s->x_type : DType::kU8)) return run_reference(ctx);
+  if (a.dtype() != (s ? s->x_type : DType::kU8)) return qnode_run_reference(ctx);
   if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
   if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
   const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels;
@@ -401,7 +414,7 @@ template <int U>
 Status dynq_run(KernelContext& ctx) {
   auto* s = static_cast<const DynState*>(ctx.state);
   const Tensor& a = ctx.in(0);
-  if (a.dtype() != DType::kF32) return run_reference(ctx);
+  if (a.dtype() != DType::kF32) return qnode_run_reference(ctx);
   if (!s || s->w_shape != ctx.in(1).shape()) return ctx.fail("weights changed after prepare");
   if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
   const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels, k = s->k, kp = s->kp;
@@ -415,7 +428,7 @@ Status dynq_run(KernelContext& ctx) {
   for (int64_t j = 0; j < n; ++j) scale[size_t(j)] = as * s->w_scale[size_t(j)];
   int16_t* dst = a16.data();
   const float* src = a.data<float>();
-  parallel(ctx.pool, m, [&](int64_t b, int64_t e) {
+  qnode_parallel(ctx.pool, m, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       qdynamic_quantize_s16__avx2(src + i * k, k, as, az, dst + i * kp);
       if (kp != k) dst[i * kp + k] = 0;

@@ -65,12 +65,7 @@ using quant::load_q;
 const QgemmU8Ukernel& uk(int u) { return qgemm_u8s8_ukernels()[static_cast<size_t>(u)]; }
 constexpr int kMaxMr = 12;
 
-void parallel(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool && pool->threads() > 1 && n > 1) pool->parallel_for(n, 1, fn);
-  else fn(0, n);
-}
 
-Status run_reference(KernelContext& ctx) { return KernelRegistry::builtin().reference(ctx.node.domain, ctx.node.op_type)->run(ctx); }
 const Tensor& cin(const KernelQuery& q, size_t i) { return *q.constant_inputs[i]; }
 bool constant(const KernelQuery& q, size_t i) { return i < q.constant_inputs.size() && q.constant_inputs[i]; }
 
@@ -232,22 +227,13 @@ Status qconv_run(KernelContext& ctx) {
   auto* s = static_cast<const U8State*>(ctx.state);
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  if (x.dtype() != (s ? s->x_type : DType::kU8)) return run_reference(ctx);
-  if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
-  if (x.rank() != static_cast<int64_t>(s->w_shape.size())) return ctx.fail("input and weight ranks differ");
-  const int64_t group = ctx.node.attr_int("group", 1);
-  const int64_t N = x.dim(0), C = x.dim(1), M = s->w_shape[0];
-  if (C % group != 0 || s->w_shape[1] * group != C) return ctx.fail("channels do not match group");
-  ops::WindowGeometry g;
-  std::string err = ops::resolve_window(ctx.node, Shape(x.shape().begin() + 2, x.shape().end()),
-                                        std::vector<int64_t>(s->w_shape.begin() + 2, s->w_shape.end()), ops::WindowRounding::kFloor, g);
-  if (!err.empty()) return ctx.fail(err);
-  g = g.as_3d();
-  const int64_t icg = C / group, mg = M / group, in_plane = g.in_size(), P = g.out_size(), kdim = s->k, kq = s->kq;
-  if (y.numel() != N * M * P) return ctx.fail("output shape does not match the convolution");
-  bool pointwise = true;  // 1x1, unit strides, no pads: panels are packed straight from x
-  for (size_t i = 0; i < 3; ++i)
-    pointwise = pointwise && g.kernel[i] == 1 && g.strides[i] == 1 && g.pad_begin[i] == 0 && g.pad_end[i] == 0;
+  if (x.dtype() != (s ? s->x_type : DType::kU8)) return qnode_run_reference(ctx);
+  QConvRunShape rs;
+  if (Status st = qconv_run_shape(ctx, s, rs); !st.is_ok()) return st;
+  const ops::WindowGeometry& g = rs.g;
+  const int64_t group = rs.group, N = rs.n, C = rs.c, M = rs.m;
+  const int64_t icg = rs.icg, mg = rs.mg, in_plane = rs.in_plane, P = rs.p, kdim = s->k, kq = s->kq;
+  const bool pointwise = rs.pointwise;
   thread_local std::vector<uint8_t> col;  // per-thread scratch: grows to the largest layer once, then reused
   if (!pointwise && col.size() < static_cast<size_t>(kdim * P)) col.resize(static_cast<size_t>(kdim * P));
   uint8_t* colp = col.data();
@@ -259,12 +245,12 @@ Status qconv_run(KernelContext& ctx) {
       const uint8_t* xg = xb + (n * C + gi * icg) * in_plane;
       const int64_t rows_per_task = std::max<int64_t>(1, kdim / 16);
       if (!pointwise)
-        parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
+        qnode_parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
           im2col_u8(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp);
         });
       const uint8_t* src = pointwise ? xg : colp;
       const uint8_t flip = pointwise ? s->flip : 0;  // col8 is flipped already
-      parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
+      qnode_parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
         thread_local std::vector<uint8_t> panel;
         if (panel.size() < static_cast<size_t>(kq * kQgemmU8Nr)) panel.resize(static_cast<size_t>(kq * kQgemmU8Nr));
         alignas(64) int32_t tile[kMaxMr * kQgemmU8Nr];
@@ -306,7 +292,7 @@ template <class Finish>
 void rows_x_panels(const QgemmU8Ukernel& k, ThreadPool* pool, const uint8_t* a8, int64_t lda, int64_t m, const U8State& s, Finish finish) {
   const int64_t n = s.channels, panels = (n + kQgemmU8Nr - 1) / kQgemmU8Nr, kq = s.kq;
   const int64_t mblocks = (m + k.mr - 1) / k.mr;
-  parallel(pool, panels * mblocks, [&](int64_t b, int64_t e) {
+  qnode_parallel(pool, panels * mblocks, [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMaxMr * kQgemmU8Nr];
     for (int64_t t = b; t < e; ++t) {
       const int64_t pi = t / mblocks, m0 = (t % mblocks) * k.mr, mv = std::min<int64_t>(k.mr, m - m0);
@@ -350,7 +336,7 @@ const uint8_t* rows_u8(const Tensor& a, uint8_t flip, int64_t m, int64_t k, int6
   thread_local std::vector<uint8_t> a8;
   if (a8.size() < static_cast<size_t>(m * kq)) a8.resize(static_cast<size_t>(m * kq));
   uint8_t* dst = a8.data();
-  parallel(pool, m, [&](int64_t b, int64_t e) {
+  qnode_parallel(pool, m, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       qcopy_flip_u8__avx2(src + i * k, flip, k, dst + i * kq);
       std::fill(dst + i * kq + k, dst + (i + 1) * kq, uint8_t{0});
@@ -364,7 +350,7 @@ template <int U>
 Status qgemm_run(KernelContext& ctx) {
   auto* s = static_cast<const U8State*>(ctx.state);
   const Tensor& a = ctx.in(0);
-  if (a.dtype() != (s ? s->x_type : DType::kU8)) return run_reference(ctx);
+  if (a.dtype() != (s ? s->x_type : DType::kU8)) return qnode_run_reference(ctx);
   if (!s || s->w_shape != ctx.in(3).shape()) return ctx.fail("weights changed after prepare");
   if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
   const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels;
@@ -413,7 +399,7 @@ template <int U>
 Status dynq_run(KernelContext& ctx) {
   auto* s = static_cast<const DynState*>(ctx.state);
   const Tensor& a = ctx.in(0);
-  if (a.dtype() != DType::kF32) return run_reference(ctx);
+  if (a.dtype() != DType::kF32) return qnode_run_reference(ctx);
   if (!s || s->w_shape != ctx.in(1).shape()) return ctx.fail("weights changed after prepare");
   if (a.rank() < 1 || a.dim(a.rank() - 1) != s->k) return ctx.fail("input's last dimension must be " + std::to_string(s->k));
   const int64_t m = a.numel() / std::max<int64_t>(s->k, 1), n = s->channels, k = s->k, kq = s->kq;
@@ -432,7 +418,7 @@ Status dynq_run(KernelContext& ctx) {
   }
   uint8_t* dst = a8.data();
   const float* src = a.data<float>();
-  parallel(ctx.pool, m, [&](int64_t b, int64_t e) {
+  qnode_parallel(ctx.pool, m, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       qdynamic_quantize_u8__avx2(src + i * k, k, as, az, dst + i * kq);
       std::fill(dst + i * kq + k, dst + (i + 1) * kq, uint8_t{0});
