@@ -16,9 +16,12 @@
 #include "runtime/cpu_features.h"
 #include "runtime/ir/graph.h"
 #include "runtime/thread_pool.h"
+#include "tests/kernels/f32_kernel_harness.h"
 
 using namespace joule;
 using namespace joule::kernels;
+using joule::test::random_f32;
+using joule::test::rel_error;
 
 namespace {
 
@@ -29,13 +32,6 @@ struct Case {
   bool bias;
   const char* act;
 };
-
-Tensor random_f32(const Shape& s, std::mt19937& rng) {
-  Tensor t(DType::kF32, s);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
-}
 
 struct ConvNode {
   ir::Graph graph;
@@ -61,38 +57,12 @@ void make_node(ConvNode& c, bool bias, const char* act, int64_t kernel = 1, int6
 }
 
 KernelQuery query(const ConvNode& c, const std::vector<Tensor>& in, bool const_w) {
-  KernelQuery q{*c.node, {}, {}};
-  for (size_t i = 0; i < in.size(); ++i) {
-    q.inputs.push_back(ir::TensorDesc::known(in[i].dtype(), in[i].shape()));
-    q.constant_inputs.push_back(i > 0 && const_w ? &in[i] : nullptr);
-  }
-  return q;
+  return test::query_for(*c.node, in, const_w);
 }
 
 Status run(const KernelDef& k, const ConvNode& c, const std::vector<Tensor>& in, bool const_w, ThreadPool* pool,
            const Shape& out_shape, Tensor& out) {
-  std::shared_ptr<const void> state;
-  if (k.prepare) {
-    Status s = k.prepare(query(c, in, const_w), state);
-    if (!s.is_ok()) return s;
-  }
-  out = Tensor(DType::kF32, out_shape);
-  KernelContext ctx{*c.node, {}, {&out}, pool, state.get()};
-  for (const Tensor& t : in) ctx.inputs.push_back(&t);
-  return k.run(ctx);
-}
-
-double rel_error(const Tensor& got, const Tensor& want) {
-  double mean = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) mean += std::fabs(want.data<float>()[i]);
-  mean = mean / std::max<int64_t>(1, want.numel()) + 1e-30;
-  double worst = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    const double r = want.data<float>()[i], f = got.data<float>()[i];
-    if (std::isnan(f) != std::isnan(r)) return INFINITY;
-    worst = std::max(worst, std::fabs(f - r) / (std::fabs(r) + mean));
-  }
-  return worst;
+  return test::prepare_and_run(k, *c.node, in, const_w, pool, out_shape, out);
 }
 
 const KernelDef* pw_kernel() {
