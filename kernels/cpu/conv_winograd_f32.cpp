@@ -8,6 +8,8 @@
 //   2. 36 (16) GEMMs M_e[OC, Tpad] = U_e x V_e on the packed micro-kernel (units: e), U_e = G g G^T per
 //      (oc, ic) transformed and packed as the A operand once at prepare;
 //   3. output transform A^T M A + bias + Relu/Clip into NCHW (units: output channels).
+// The AVX-512 kernels run the 6x16 micro-kernel instead of 12x32 where 32-lane panels would pad the
+// tiles by 1.5x or more (pick_ukernel: 16 tiles, i.e. 14x14 planes in F4 and 7x7 ones in F2).
 // Error: about 5x that of the direct conv (transform constants up to 8; tests/kernels/conv_winograd_test.cpp).
 #include <algorithm>
 #include <memory>
@@ -95,12 +97,28 @@ bool winograd_accepts(const KernelQuery& q) {
   return read_fused_activation(q.node, ep);
 }
 
-/// U_e = G g G^T of every (oc, ic), packed per e as the GEMM A operand [OC, IC]: E blocks of per_e floats.
+/// U_e = G g G^T of every (oc, ic), packed per e as the GEMM A operand [OC, IC] for micro-kernel
+/// `ukernel`: E blocks of per_e floats.
 struct WinogradWeights {
   Shape w_shape;
+  int ukernel = 0;
   int64_t per_e = 0;
   std::vector<float> u;
 };
+
+// The micro-kernel for T tiles, up to index U: the widest one (12x32 on AVX-512) unless its NR pads the
+// tiles to at least 1.5x what the next narrower one pads them to (T = 16: 32 vs 16 lanes, the 4x4 tiles
+// of a 14x14 plane and the 2x2 tiles of a 7x7 one), since each GEMM computes every padded lane.
+template <int U>
+int pick_ukernel(int64_t tiles) {
+  int u = U;
+  while (u > 0) {
+    const int64_t wide = ceil_div(tiles, ukernel(u).nr) * ukernel(u).nr, narrow = ceil_div(tiles, ukernel(u - 1).nr) * ukernel(u - 1).nr;
+    if (2 * wide < 3 * narrow) break;
+    --u;
+  }
+  return u;
+}
 
 template <int F>
 void transform_weights(const GemmUkernel& uk, const float* w, int64_t OC, int64_t IC, std::vector<float>& out, int64_t& per_e) {
@@ -127,7 +145,13 @@ Status winograd_prepare(const KernelQuery& q, std::shared_ptr<const void>& state
   if (!w || w->dtype() != DType::kF32 || w->rank() != 4 || w->dim(2) != 3 || w->dim(3) != 3) return Status::ok();
   auto ww = std::make_shared<WinogradWeights>();
   ww->w_shape = w->shape();
-  transform_weights<F>(ukernel(U), w->data<float>(), w->dim(0), w->dim(1), ww->u, ww->per_e);
+  // Tiles of the plane when its dims are known at load time, else the widest micro-kernel.
+  ww->ukernel = U;
+  const TensorDesc& x = q.inputs[0];
+  WinogradGeom g;
+  if (x.rank_known && x.rank() == 4 && x.shape[2] > 0 && x.shape[3] > 0 && winograd_geometry(q.node, x.shape[2], x.shape[3], F, g, nullptr))
+    ww->ukernel = pick_ukernel<U>(g.T);
+  transform_weights<F>(ukernel(ww->ukernel), w->data<float>(), w->dim(0), w->dim(1), ww->u, ww->per_e);
   state = ww;
   return Status::ok();
 }
@@ -205,7 +229,6 @@ void run_units(ThreadPool* pool, int64_t n, const F& fn) {
 template <int U, int F>
 Status winograd_run(KernelContext& ctx) {
   constexpr int E = (F + 2) * (F + 2);
-  const GemmUkernel& uk = ukernel(U);
   for (size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return ctx.fail_unsupported("inputs are not all float32");
   const Tensor& x = ctx.in(0);
@@ -226,6 +249,8 @@ Status winograd_run(KernelContext& ctx) {
 
   auto* ww = static_cast<const WinogradWeights*>(ctx.state);
   if (ww && ww->w_shape != w.shape()) ww = nullptr;
+  // Prepared weights fix the micro-kernel (any one computes any plane); else pick it for this plane.
+  const GemmUkernel& uk = ukernel(ww ? ww->ukernel : pick_ukernel<U>(g.T));
   thread_local std::vector<float> u_run, v, m;
   const float* u = ww ? ww->u.data() : nullptr;
   int64_t per_e = ww ? ww->per_e : 0;

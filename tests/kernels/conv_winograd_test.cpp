@@ -106,6 +106,8 @@ TEST(ConvWinograd, MatchesReferenceOnOddShapes) {
       {1, 64, 33, 15, 37, {1, 1, 1, 1}, true, "Relu"},  // one tile row of 10 groups: fast paths and edges
       {1, 255, 17, 5, 3, {1, 1, 1, 1}, false, ""},  // deep reduction on a tiny plane
       {1, 65, 18, 7, 7, {1, 1, 1, 1}, true, "Relu"},  // ResNet's 7x7 stage shape class (F(2x2) picks it)
+      {1, 17, 19, 14, 14, {1, 1, 1, 1}, true, ""},    // 16 tiles of 4x4: the AVX-512 kernels take 6x16 panels
+      {1, 33, 17, 29, 27, {1, 1, 1, 1}, false, "Relu"},  // 56 tiles of 4x4: 12x32 panels (64 lanes either way)
   };
   std::mt19937 rng(2024);
   ThreadPool pool1(1), pool2(2), pool3(3);
