@@ -31,10 +31,21 @@ void conv1x1_pack_w(const float* w, int64_t m, int64_t k, float* dst) {
   for (int i = 0; i < 8; ++i) *dst++ = 0.0f;
 }
 
+int64_t conv1x1_packed_w12_size(int64_t m, int64_t k) { return (m / 12 * 12 + (m % 12 + 3) / 4 * 4) * k + 16; }
+
+void conv1x1_pack_w12(const float* w, int64_t m, int64_t k, float* dst) {
+  for (int64_t i0 = 0; i0 < m; i0 += 12) {
+    const int64_t mr = std::min<int64_t>(12, (m - i0 + 3) / 4 * 4);
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t r = 0; r < mr; ++r) *dst++ = i0 + r < m ? w[(i0 + r) * k + p] : 0.0f;
+  }
+  for (int i = 0; i < 16; ++i) *dst++ = 0.0f;
+}
+
 namespace {
 
 constexpr int64_t kColumnMax = 4;            // up to this many left-over pixels take the column kernel
-constexpr int64_t kBlockBytes = 192 * 1024;  // packed X strips per block (L2 is 512 KiB on Zen 3)
+constexpr int64_t kBlockBytes = 192 * 1024;  // packed X strips per block (L2: 512 KiB on Zen 3, 1 MiB on Zen 4)
 
 bool all_equal(const ir::Node& n, const char* name, int64_t v) {
   if (!n.has_attr(name)) return true;
@@ -66,17 +77,39 @@ struct PackedW {
   std::vector<float> data;
 };
 
+/// One ISA's tiling: weight panels of `mr` rows, X strips of `nr` pixels; wide (AVX-512) lets a
+/// left-over of 17..16+kColumnMax pixels run a 16-pixel tile plus columns.
+struct Tiling {
+  int64_t mr, nr;
+  bool wide;
+};
+constexpr Tiling kAvx2Tiling{6, 16, false};
+constexpr Tiling kAvx512Tiling{12, 32, true};
+
+int64_t packed_size(const Tiling& t, int64_t m, int64_t k) {
+  return t.wide ? conv1x1_packed_w12_size(m, k) : conv1x1_packed_w_size(m, k);
+}
+void pack(const Tiling& t, const float* w, int64_t m, int64_t k, float* dst) {
+  if (t.wide) {
+    conv1x1_pack_w12(w, m, k, dst);
+  } else {
+    conv1x1_pack_w(w, m, k, dst);
+  }
+}
+
+template <const Tiling& T>
 Status conv1x1_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
   const Tensor* w = q.constant_inputs.size() > 1 ? q.constant_inputs[1] : nullptr;
   if (!w || w->dtype() != DType::kF32 || w->rank() != 4) return Status::ok();
   auto s = std::make_shared<PackedW>();
   s->w_shape = w->shape();
-  s->data.resize(static_cast<size_t>(conv1x1_packed_w_size(w->dim(0), w->dim(1))));
-  conv1x1_pack_w(w->data<float>(), w->dim(0), w->dim(1), s->data.data());
+  s->data.resize(static_cast<size_t>(packed_size(T, w->dim(0), w->dim(1))));
+  pack(T, w->data<float>(), w->dim(0), w->dim(1), s->data.data());
   state = s;
   return Status::ok();
 }
 
+template <const Tiling& T>
 Status conv1x1_run(KernelContext& ctx) {
   for (size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return ctx.fail_unsupported("inputs are not all float32");
@@ -97,20 +130,32 @@ Status conv1x1_run(KernelContext& ctx) {
   std::vector<float> wlocal;
   if (!pw) {
     if (!w.raw()) return ctx.fail("weights were released but are not packed");
-    wlocal.resize(static_cast<size_t>(conv1x1_packed_w_size(M, K)));
-    conv1x1_pack_w(w.data<float>(), M, K, wlocal.data());
+    wlocal.resize(static_cast<size_t>(packed_size(T, M, K)));
+    pack(T, w.data<float>(), M, K, wlocal.data());
   }
   const float* wp = pw ? pw->data.data() : wlocal.data();
 
-  const int64_t full = P / 16, rem = P % 16;
-  const int64_t strips = full + (rem > 0 ? 1 : 0), panels = (M + 5) / 6;
+  constexpr int64_t MR = T.mr, NR = T.nr;
+  const int64_t full = P / NR, rem = P % NR;
+  const int64_t strips = full + (rem > 0 ? 1 : 0), panels = (M + MR - 1) / MR;
+  // The left-over strip: `tile_px` pixels through the tile (zero padded to NR), then `cols` single columns.
+  int64_t tile_px = rem, cols = 0;
+  if (rem > 0 && rem <= kColumnMax) {
+    tile_px = 0;
+    cols = rem;
+  } else if (T.wide && rem > 16 && rem - 16 <= kColumnMax) {
+    tile_px = 16;
+    cols = rem - 16;
+  }
   const int threads = ctx.pool ? ctx.pool->threads() : 1;
   // Threads split the strips (each packs only its own) unless there are too few to split evenly
   // (7x7 / 14x14 planes): then the weight panels, each thread packing every strip for itself.
   auto imbalance = [&](int64_t n) { return static_cast<double>((n + threads - 1) / threads) * threads / static_cast<double>(n); };
   const bool split_panels = threads > 1 && (strips < 8 * threads || imbalance(panels) < imbalance(strips));
-  // Strips per block: the packed block stays in L2 while every weight panel sweeps it.
-  const int64_t block = std::max<int64_t>(1, kBlockBytes / (K * 16 * static_cast<int64_t>(sizeof(float))));
+  // Strips per block: the packed block stays in L2 while every weight panel sweeps it. A strip slot holds
+  // [K][NR] (tile part) followed by kColumnMax columns [K] (left-over strip only).
+  const int64_t slot = K * (NR + kColumnMax);
+  const int64_t block = std::max<int64_t>(1, kBlockBytes / (slot * static_cast<int64_t>(sizeof(float))));
 
   for (int64_t n = 0; n < N; ++n) {
     const float* xn = x.data<float>() + n * K * P;
@@ -118,36 +163,44 @@ Status conv1x1_run(KernelContext& ctx) {
     auto run_range = [&](int64_t t0, int64_t t1, int64_t s0, int64_t s1) {
       thread_local std::vector<float> packed;
       const int64_t cap = std::min(s1 - s0, block);
-      if (packed.size() < static_cast<size_t>(cap * K * 16)) packed.resize(static_cast<size_t>(cap * K * 16));
+      if (packed.size() < static_cast<size_t>(cap * slot)) packed.resize(static_cast<size_t>(cap * slot));
       for (int64_t sb = s0; sb < s1; sb += block) {
         const int64_t se = std::min(s1, sb + block);
-        // Pack the block's strips: [K][16] each (zero padded past P), or, for 1..kColumnMax left-over
-        // pixels, one contiguous column [K] per pixel.
+        // Pack the block's strips: [K][NR] each (zero padded past the tile's pixels), then the columns [K].
         for (int64_t s = sb; s < se; ++s) {
-          float* bs = packed.data() + (s - sb) * K * 16;
-          const int64_t p0 = s * 16, nv = std::min<int64_t>(16, P - p0);
-          if (nv <= kColumnMax && nv < 16) {
-            for (int64_t j = 0; j < nv; ++j)
-              for (int64_t p = 0; p < K; ++p) bs[j * K + p] = xn[p * P + p0 + j];
-            continue;
-          }
-          for (int64_t p = 0; p < K; ++p) {
-            std::copy(xn + p * P + p0, xn + p * P + p0 + nv, bs + p * 16);
-            std::fill(bs + p * 16 + nv, bs + p * 16 + 16, 0.0f);
-          }
+          float* bs = packed.data() + (s - sb) * slot;
+          const int64_t p0 = s * NR, nv = s < full ? NR : tile_px, nc = s < full ? 0 : cols;
+          if (nv > 0)
+            for (int64_t p = 0; p < K; ++p) {
+              std::copy(xn + p * P + p0, xn + p * P + p0 + nv, bs + p * NR);
+              std::fill(bs + p * NR + nv, bs + p * NR + NR, 0.0f);
+            }
+          for (int64_t j = 0; j < nc; ++j)
+            for (int64_t p = 0; p < K; ++p) bs[K * NR + j * K + p] = xn[p * P + p0 + nv + j];
         }
-        // Each weight panel sweeps the block (panel in L1, block in L2; 6 output rows written at a time).
+        // Each weight panel sweeps the block (panel in L1, block in L2; MR output rows written at a time).
         for (int64_t t = t0; t < t1; ++t) {
-          const int64_t m0 = t * 6, mv = std::min<int64_t>(6, M - m0);
-          const float* a = wp + t * 6 * K;
+          const int64_t m0 = t * MR, mv = std::min<int64_t>(MR, M - m0);
+          const int64_t mr = T.wide ? std::min<int64_t>(MR, (mv + 3) / 4 * 4) : MR;
+          const float* a = wp + t * MR * K;
           const float* bt = bias ? bias + m0 : nullptr;
           for (int64_t s = sb; s < se; ++s) {
-            const float* bs = packed.data() + (s - sb) * K * 16;
-            const int64_t p0 = s * 16, nv = std::min<int64_t>(16, P - p0);
-            if (nv <= kColumnMax && nv < 16) {
-              for (int64_t j = 0; j < nv; ++j) conv1x1_6x1__avx2(K, a, bs + j * K, 1, bt, ep, yn + m0 * P + p0 + j, P, mv);
-            } else {
-              conv1x1_6x16__avx2(K, a, bs, 16, bt, ep, yn + m0 * P + p0, P, mv, nv);
+            const float* bs = packed.data() + (s - sb) * slot;
+            const int64_t p0 = s * NR, nv = s < full ? NR : tile_px, nc = s < full ? 0 : cols;
+            float* ys = yn + m0 * P + p0;
+            if (nv > 0) {
+              if constexpr (T.wide) {
+                conv1x1_12x32__avx512(K, a, mr, bs, NR, bt, ep, ys, P, mv, nv);
+              } else {
+                conv1x1_6x16__avx2(K, a, bs, NR, bt, ep, ys, P, mv, nv);
+              }
+            }
+            for (int64_t j = 0; j < nc; ++j) {
+              if constexpr (T.wide) {
+                conv1x1_12x1__avx512(K, a, mr, bs + K * NR + j * K, 1, bt, ep, ys + nv + j, P, mv);
+              } else {
+                conv1x1_6x1__avx2(K, a, bs + K * NR + j * K, 1, bt, ep, ys + nv + j, P, mv);
+              }
             }
           }
         }
@@ -170,7 +223,10 @@ Status conv1x1_run(KernelContext& ctx) {
 
 // No KernelDef::packed_inputs: weights not given at prepare (or of another shape) are packed per run.
 void register_cpu_conv1x1(KernelRegistry& r) {
-  r.add({"", "Conv", "conv1x1_f32__avx2", Device::kCpu, Isa::kAvx2, 13, conv1x1_accepts, conv1x1_prepare, conv1x1_run});
+  r.add({"", "Conv", "conv1x1_f32__avx2", Device::kCpu, Isa::kAvx2, 13, conv1x1_accepts, conv1x1_prepare<kAvx2Tiling>,
+         conv1x1_run<kAvx2Tiling>});
+  r.add({"", "Conv", "conv1x1_f32_12x32__avx512", Device::kCpu, Isa::kAvx512, 14, conv1x1_accepts,
+         conv1x1_prepare<kAvx512Tiling>, conv1x1_run<kAvx512Tiling>});
 }
 
 }  // namespace joule::kernels::cpu

@@ -22,4 +22,19 @@ void conv1x1_6x16__avx2(int64_t k, const float* a, const float* b, int64_t b_rs,
 void conv1x1_6x1__avx2(int64_t k, const float* a, const float* b, int64_t b_rs, const float* bias, const GemmEpilogue& ep,
                        float* y, int64_t ldy, int64_t mv);
 
+/// AVX-512 weights: panels of 12 rows [M/12][K][12], the last panel's rows rounded up to 4 ([K][4|8|12],
+/// zero padded), plus 16 floats of slack.
+int64_t conv1x1_packed_w12_size(int64_t m, int64_t k);
+void conv1x1_pack_w12(const float* w, int64_t m, int64_t k, float* dst);
+
+/// Rows [0, mv) x pixels [0, nv) (nv <= 32) of Y: act(bias[r] + sum_k a[k][r] * b[k*b_rs + j]), k in order; a is
+/// one packed panel [K][mr] (mr 4, 8 or 12, mv <= mr); b must hold 16 (nv <= 16) or 32 readable floats per k row.
+void conv1x1_12x32__avx512(int64_t k, const float* a, int64_t mr, const float* b, int64_t b_rs, const float* bias,
+                           const GemmEpilogue& ep, float* y, int64_t ldy, int64_t mv, int64_t nv);
+
+/// One pixel column for the rows of one packed panel [K][mr]: y[r*ldy] = act(bias[r] + sum_k a[k][r] * b[k*b_rs]),
+/// r < mv, summed in 4 interleaved partial sums over k (k mod 4), then added in order.
+void conv1x1_12x1__avx512(int64_t k, const float* a, int64_t mr, const float* b, int64_t b_rs, const float* bias,
+                          const GemmEpilogue& ep, float* y, int64_t ldy, int64_t mv);
+
 }  // namespace joule::kernels::cpu
