@@ -53,7 +53,8 @@ const std::vector<QgemmU8Ukernel>& qgemm_u8s8_ukernels() {
   static const std::vector<QgemmU8Ukernel> k = {
       {"6x16__avx2", Isa::kAvx2, 6, qgemm_u8s8_6x16__avx2, qgemm_s8u8_6x16__avx2, always, false},
       {"6x16__avxvnni", Isa::kAvx2, 6, qgemm_u8s8_6x16__avxvnni, qgemm_s8u8_6x16__avxvnni, has_avxvnni, true},
-      {"12x16__avx512vnni", Isa::kAvx512Vnni, 12, qgemm_u8s8_12x16__avx512vnni, qgemm_s8u8_12x16__avx512vnni, always, true},
+      {"12x32__avx512vnni", Isa::kAvx512Vnni, 12, qgemm_u8s8_12x16__avx512vnni, qgemm_s8u8_12x16__avx512vnni, always, true,
+       qgemm_u8s8_12x32__avx512vnni, qgemm_s8u8_12x32__avx512vnni},
   };
   return k;
 }
@@ -250,32 +251,42 @@ Status qconv_run(KernelContext& ctx) {
         });
       const uint8_t* src = pointwise ? xg : colp;
       const uint8_t flip = pointwise ? s->flip : 0;  // col8 is flipped already
-      qnode_parallel(ctx.pool, panels, [&](int64_t b, int64_t e) {
+      // Work items: `step` adjacent 16-position panels (2 with an MR x 32 kernel), packed side by side.
+      const int64_t step = k.s8u8_x2 ? 2 : 1, items = (panels + step - 1) / step, pstride = kq * kQgemmU8Nr;
+      qnode_parallel(ctx.pool, items, [&](int64_t b, int64_t e) {
         thread_local std::vector<uint8_t> panel;
-        if (panel.size() < static_cast<size_t>(kq * kQgemmU8Nr)) panel.resize(static_cast<size_t>(kq * kQgemmU8Nr));
-        alignas(64) int32_t tile[kMaxMr * kQgemmU8Nr];
-        for (int64_t pi = b; pi < e; ++pi) {
-          const int64_t p0 = pi * kQgemmU8Nr, nc = std::min(kQgemmU8Nr, P - p0);
-          qpack_panel_u8q__avx2(src, P, kdim, p0, nc, flip, panel.data());
+        if (panel.size() < static_cast<size_t>(2 * pstride)) panel.resize(static_cast<size_t>(2 * pstride));
+        alignas(64) int32_t tile[2 * kMaxMr * kQgemmU8Nr];
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t pi0 = t * step, np = std::min(step, panels - pi0);
+          for (int64_t h = 0; h < np; ++h) {
+            const int64_t p0 = (pi0 + h) * kQgemmU8Nr;
+            qpack_panel_u8q__avx2(src, P, kdim, p0, std::min(kQgemmU8Nr, P - p0), flip, panel.data() + h * pstride);
+          }
           for (int64_t m0 = 0; m0 < mg; m0 += k.mr) {
             const int64_t mv = std::min<int64_t>(k.mr, mg - m0);
             const uint8_t* rows[kMaxMr];
             for (int i = 0; i < k.mr; ++i) rows[i] = s->w8.data() + (gi * mg + m0 + std::min<int64_t>(i, mv - 1)) * kq;
-            k.s8u8(kq, rows, panel.data(), tile);
+            if (np == 2) k.s8u8_x2(kq, rows, panel.data(), pstride, tile);
+            else k.s8u8(kq, rows, panel.data(), tile);
             const int64_t oc0 = gi * mg + m0;
-            if (nc == kQgemmU8Nr && s->lut.empty() && s->mult_le_1[size_t(oc0)] >= mv) {  // the common case, one call
-              qrequant_rows16__avx2(tile, mv, &s->bias_eff[size_t(oc0)], &s->mult[size_t(oc0)], s->yz, s->lo, s->hi, s->y_signed,
-                                    yb + (n * M + oc0) * P + p0, P);
-              continue;
-            }
-            for (int64_t i = 0; i < mv; ++i) {
-              const int64_t oc = gi * mg + m0 + i;
-              QRequant rq;
-              rq.bias = &s->bias_eff[size_t(oc)];
-              rq.mult = &s->mult[size_t(oc)];
-              rq.zp = s->yz, rq.lo = s->lo, rq.hi = s->hi, rq.out_signed = s->y_signed;
-              rq.lut = s->lut.empty() ? nullptr : s->lut.data();
-              qrequant_row__avx2(tile + i * kQgemmU8Nr, nc, rq, yb + (n * M + oc) * P + p0);
+            for (int64_t h = 0; h < np; ++h) {
+              const int32_t* th = tile + h * k.mr * kQgemmU8Nr;
+              const int64_t p0 = (pi0 + h) * kQgemmU8Nr, nc = std::min(kQgemmU8Nr, P - p0);
+              if (nc == kQgemmU8Nr && s->lut.empty() && s->mult_le_1[size_t(oc0)] >= mv) {  // the common case, one call
+                qrequant_rows16__avx2(th, mv, &s->bias_eff[size_t(oc0)], &s->mult[size_t(oc0)], s->yz, s->lo, s->hi, s->y_signed,
+                                      yb + (n * M + oc0) * P + p0, P);
+                continue;
+              }
+              for (int64_t i = 0; i < mv; ++i) {
+                const int64_t oc = oc0 + i;
+                QRequant rq;
+                rq.bias = &s->bias_eff[size_t(oc)];
+                rq.mult = &s->mult[size_t(oc)];
+                rq.zp = s->yz, rq.lo = s->lo, rq.hi = s->hi, rq.out_signed = s->y_signed;
+                rq.lut = s->lut.empty() ? nullptr : s->lut.data();
+                qrequant_row__avx2(th + i * kQgemmU8Nr, nc, rq, yb + (n * M + oc) * P + p0);
+              }
             }
           }
         }
@@ -290,17 +301,21 @@ Status qconv_run(KernelContext& ctx) {
 // Panel-major order: a 16-column weight panel stays in L1 while every row block runs against it.
 template <class Finish>
 void rows_x_panels(const QgemmU8Ukernel& k, ThreadPool* pool, const uint8_t* a8, int64_t lda, int64_t m, const U8State& s, Finish finish) {
-  const int64_t n = s.channels, panels = (n + kQgemmU8Nr - 1) / kQgemmU8Nr, kq = s.kq;
-  const int64_t mblocks = (m + k.mr - 1) / k.mr;
-  qnode_parallel(pool, panels * mblocks, [&](int64_t b, int64_t e) {
-    alignas(64) int32_t tile[kMaxMr * kQgemmU8Nr];
+  const int64_t n = s.channels, panels = (n + kQgemmU8Nr - 1) / kQgemmU8Nr, kq = s.kq, pstride = kq * kQgemmU8Nr;
+  const int64_t mblocks = (m + k.mr - 1) / k.mr, step = k.u8s8_x2 ? 2 : 1, pitems = (panels + step - 1) / step;
+  qnode_parallel(pool, pitems * mblocks, [&](int64_t b, int64_t e) {
+    alignas(64) int32_t tile[2 * kMaxMr * kQgemmU8Nr];
     for (int64_t t = b; t < e; ++t) {
-      const int64_t pi = t / mblocks, m0 = (t % mblocks) * k.mr, mv = std::min<int64_t>(k.mr, m - m0);
+      const int64_t pi0 = (t / mblocks) * step, np = std::min(step, panels - pi0), m0 = (t % mblocks) * k.mr, mv = std::min<int64_t>(k.mr, m - m0);
       const uint8_t* rows[kMaxMr];
       for (int i = 0; i < k.mr; ++i) rows[i] = a8 + (m0 + std::min<int64_t>(i, mv - 1)) * lda;
-      k.u8s8(kq, rows, s.w8.data() + pi * kq * kQgemmU8Nr, tile);
-      const int64_t j0 = pi * kQgemmU8Nr, nc = std::min(kQgemmU8Nr, n - j0);
-      for (int64_t i = 0; i < mv; ++i) finish(m0 + i, j0, nc, tile + i * kQgemmU8Nr);
+      const uint8_t* w = s.w8.data() + pi0 * pstride;
+      if (np == 2) k.u8s8_x2(kq, rows, w, pstride, tile);
+      else k.u8s8(kq, rows, w, tile);
+      for (int64_t h = 0; h < np; ++h) {
+        const int64_t j0 = (pi0 + h) * kQgemmU8Nr, nc = std::min(kQgemmU8Nr, n - j0);
+        for (int64_t i = 0; i < mv; ++i) finish(m0 + i, j0, nc, tile + (h * k.mr + i) * kQgemmU8Nr);
+      }
     }
   });
 }

@@ -32,6 +32,8 @@ constexpr int64_t kQgemmU8Nr = 16;
 
 /// tile[i*16 + j] = sum_p rows[i][p] * panel(p, j) for i < MR, j < 16 (operand signedness as the name says).
 using QgemmU8TileFn = void (*)(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int32_t* tile);
+/// Two panels at once: panel and panel + panel_stride; tile int32 [2][MR][16] (panel 0's tile, then panel 1's).
+using QgemmU8Tile2Fn = void (*)(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int64_t panel_stride, int32_t* tile);
 
 struct QgemmU8Ukernel {
   const char* name;   // e.g. "6x16__avx2"
@@ -41,6 +43,8 @@ struct QgemmU8Ukernel {
   QgemmU8TileFn s8u8;  // rows s8, panel u8
   bool (*runs_here)();  // CPU features beyond `isa` (AVX-VNNI)
   bool any_weights;     // true: exact for all 8-bit weights (VNNI); false: needs qweights_fit_u8s8_pairs
+  QgemmU8Tile2Fn u8s8_x2 = nullptr;  // optional MR x 32 variants (two panels a call); drivers use them when set
+  QgemmU8Tile2Fn s8u8_x2 = nullptr;
 };
 
 void qgemm_u8s8_6x16__avx2(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int32_t* tile);
@@ -49,6 +53,8 @@ void qgemm_u8s8_6x16__avxvnni(int64_t kq, const uint8_t* const* rows, const uint
 void qgemm_s8u8_6x16__avxvnni(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int32_t* tile);
 void qgemm_u8s8_12x16__avx512vnni(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int32_t* tile);
 void qgemm_s8u8_12x16__avx512vnni(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int32_t* tile);
+void qgemm_u8s8_12x32__avx512vnni(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int64_t panel_stride, int32_t* tile);
+void qgemm_s8u8_12x32__avx512vnni(int64_t kq, const uint8_t* const* rows, const uint8_t* panel, int64_t panel_stride, int32_t* tile);
 
 /// The micro-kernels this build has, lowest ISA first (avx2, avxvnni, avx512vnni).
 const std::vector<QgemmU8Ukernel>& qgemm_u8s8_ukernels();

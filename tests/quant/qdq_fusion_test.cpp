@@ -7,6 +7,7 @@
 //     to within one output step (and almost everywhere exactly); every fused kernel agrees bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -301,7 +302,7 @@ TEST(QdqFusion, QLinearConvFusedMatchesReferenceBitExactly) {
 }
 
 TEST(QdqFusion, QLinearMatMulFusedMatchesReferenceBitExactlyOnOddShapes) {
-  const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 255}, {17, 255, 3}, {1, 1023, 255}, {255, 17, 1023}, {17, 3, 1023}, {1023, 3, 17}, {6, 32, 64}};
+  const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 255}, {17, 255, 3}, {1, 1023, 255}, {255, 17, 1023}, {17, 3, 1023}, {1023, 3, 17}, {6, 32, 64}, {13, 40, 29}};
   for (bool seven_bit : {false, true})
     for (auto& s : shapes) {
       for (int variant : {0, 1, 2}) {  // 1: every activation 255 (the largest pair sums); 2: int8 activations
@@ -350,7 +351,7 @@ TEST(QdqFusion, QdqConvFusedAgreesWithFloatGraphWithinOneStep) {
 }
 
 TEST(QdqFusion, DynamicMatMulFusedMatchesUnfusedBitExactly) {
-  const int64_t shapes[][3] = {{1, 3, 17}, {17, 255, 3}, {3, 17, 1023}, {255, 1023, 17}, {128, 384, 384}};
+  const int64_t shapes[][3] = {{1, 3, 17}, {17, 255, 3}, {3, 17, 1023}, {255, 1023, 17}, {128, 384, 384}, {13, 40, 29}};
   for (bool seven_bit : {false, true})
     for (auto& s : shapes) {
       std::mt19937 rng(static_cast<uint32_t>(s[0] + s[1] + s[2]));
@@ -471,6 +472,18 @@ TEST(QdqFusion, U8S8MicroKernelsMatchTileReferenceAtThePairBound) {
         (rows_u8 ? k.u8s8 : k.s8u8)(kq, r.data(), panel.data(), got.data());
         kernels::cpu::qgemm_u8s8_tile_ref(k.mr, kq, r.data(), panel.data(), want.data(), rows_u8);
         EXPECT_EQ(got, want) << k.name << (rows_u8 ? " u8s8" : " s8u8") << " kq=" << kq;
+        // The two-panel (MR x 32) variant: the first panel as above, a second random one at an odd stride.
+        if (auto x2 = rows_u8 ? k.u8s8_x2 : k.s8u8_x2) {
+          const int64_t stride = kq * 16 + 64;
+          std::vector<uint8_t> panels(size_t(stride + kq * 16));
+          std::copy(panel.begin(), panel.end(), panels.begin());
+          for (int64_t i = 0; i < kq * 16; ++i) panels[size_t(stride + i)] = rows_u8 ? wgt() : act();
+          std::vector<int32_t> got2(size_t(2 * k.mr * 16)), want1(size_t(k.mr * 16));
+          x2(kq, r.data(), panels.data(), stride, got2.data());
+          kernels::cpu::qgemm_u8s8_tile_ref(k.mr, kq, r.data(), panels.data() + stride, want1.data(), rows_u8);
+          EXPECT_TRUE(std::equal(want.begin(), want.end(), got2.begin())) << k.name << " x2 panel 0" << (rows_u8 ? " u8s8" : " s8u8") << " kq=" << kq;
+          EXPECT_TRUE(std::equal(want1.begin(), want1.end(), got2.begin() + k.mr * 16)) << k.name << " x2 panel 1" << (rows_u8 ? " u8s8" : " s8u8") << " kq=" << kq;
+        }
       }
   }
   if (!ran) GTEST_SKIP() << "no u8 x s8 GEMM micro-kernel runs on this CPU (needs AVX2)";
