@@ -26,6 +26,10 @@ namespace {
 
 const GemmUkernel& ukernel(int u) { return gemm_f32_ukernels()[static_cast<size_t>(u)]; }
 
+// Pixel chunks (see conv_run) for weights up to kSmallWeightBytes: packed columns of about kChunkBytes.
+constexpr int64_t kSmallWeightBytes = 64 << 10;
+constexpr int64_t kChunkBytes = 256 << 10;
+
 bool conv_accepts(const KernelQuery& q) {
   if (q.inputs.size() < 2) return false;
   for (size_t i = 0; i < q.inputs.size(); ++i)
@@ -335,13 +339,19 @@ Status conv_run(KernelContext& ctx) {
   bool one_by_one = g.kernel_size() == 1;
   for (size_t i = 0; i < 3; ++i) one_by_one = one_by_one && g.pad_begin[i] == 0 && g.pad_end[i] == 0;
   const bool narrow = !pointwise && (g.out[2] < uk.nr || one_by_one);
-  // The whole plane is packed at once: packing it in L2-sized pixel chunks (one GEMM per chunk)
-  // measured slower here, as each chunk streams the weights again.
+  // The whole plane is packed at once (unless the weights are small, see `chunked`): packing it in
+  // L2-sized pixel chunks (one GEMM per chunk) measured slower on Zen 3, as each chunk streams the weights again.
   const int64_t chunk = out_plane;
-  bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, out_plane)));
   const int64_t sw = g.strides[2];
   if (narrow) col.resize(static_cast<size_t>(kdim * out_plane));
   if (!pointwise && !narrow && sw > 1) col.resize(static_cast<size_t>(icg * sw * g.in[1] * ((g.in[2] + sw - 1) / sw)));
+  // Small weights (the 7x7 stem: 64 x 147) on a large plane: pixel chunks whose packed columns (and
+  // output rows) stay in L2, each packed and multiplied by one thread (chunks split over the pool), so
+  // the GEMM and its bias/activation pass read cache instead of a plane-sized panel; chunk bounds do
+  // not depend on the thread count, so neither do the results.
+  const int64_t chunk_px = std::max<int64_t>(uk.nr, kChunkBytes / (4 * kdim) / uk.nr * uk.nr);
+  const bool chunked = !pointwise && !narrow && mg * kdim * 4 <= kSmallWeightBytes && out_plane >= 4 * chunk_px;
+  if (!chunked) bpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, out_plane)));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t gi = 0; gi < group; ++gi) {
       const float* xg = x.data<float>() + (n * C + gi * icg) * in_plane;
@@ -354,6 +364,30 @@ Status conv_run(KernelContext& ctx) {
       const float* wpack = wpacked ? wpacked + gi * wpacked_per_group : nullptr;
       float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
       if (!pointwise && !narrow && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
+      if (chunked) {
+        const float* phases = col.data();  // (thread_local: name it here, not inside the workers)
+        const float* wraw = w.data<float>() + gi * mg * kdim;
+        const int64_t chunks = (out_plane + chunk_px - 1) / chunk_px;
+        auto run_chunks = [&](int64_t c0, int64_t c1) {
+          thread_local std::vector<float> cpack;
+          cpack.resize(static_cast<size_t>(packed_b_size(uk, kdim, chunk_px)));
+          for (int64_t c = c0; c < c1; ++c) {
+            const int64_t p0 = c * chunk_px, p1 = std::min(out_plane, p0 + chunk_px);
+            if (uk.nr == 16) {
+              im2col_packed<16>(xg, phases, icg, g, p0, p1, cpack.data());
+            } else {
+              im2col_packed<32>(xg, phases, icg, g, p0, p1, cpack.data());
+            }
+            gemm_f32_packed(uk, mg, p1 - p0, kdim, wraw, kdim, 1, cpack.data(), yg + p0, out_plane, e, nullptr, wpack);
+          }
+        };
+        if (ctx.pool && ctx.pool->threads() > 1) {
+          ctx.pool->parallel_for(chunks, 1, run_chunks);
+        } else {
+          run_chunks(0, chunks);
+        }
+        continue;
+      }
       if (narrow) {
         // Output rows shorter than a panel row (or a strided 1x1 kernel): a plain im2col (long
         // contiguous runs per tap) and one packing pass beat writing many short segments into the panels.
