@@ -26,7 +26,7 @@ namespace {
 constexpr int64_t kWidePlane = 32;
 constexpr int64_t kRowsMinOW = 32;
 
-/// JOULE_DWCONV_PATH=c8|wide|rows forces a path where its kernel can run the node (benchmarks, tests).
+/// JOULE_DWCONV_PATH=c8|wide|rows|z16 forces a path where its kernel can run the node (benchmarks, tests).
 const char* forced_path() {
   const char* e = std::getenv("JOULE_DWCONV_PATH");
   return e && *e ? e : nullptr;
@@ -80,6 +80,7 @@ void apply_act(float* y, int64_t n, const GemmEpilogue& ep) {
   }
 }
 
+template <bool Z16>
 Status dwconv_run(KernelContext& ctx) {
   for (size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i) && ctx.in(i).dtype() != DType::kF32) return ctx.fail_unsupported("inputs are not all float32");
@@ -116,6 +117,21 @@ Status dwconv_run(KernelContext& ctx) {
   auto forced = [&](const char* name) { return force && std::strcmp(force, name) == 0; };
   const bool rows_ok = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.sh == g.sw && (g.sh == 1 || g.sh == 2);
   const bool wide_ok = g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+  if (Z16 && rows_ok && (force ? forced("z16") : true)) {
+    auto planes = [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t c = t % C;
+        dwconv3x3_z16_f32__avx512(g, x.data<float>() + t * in_plane, w.data<float>() + c * 9, bias ? bias[c] : 0.0f, ep,
+                                  y.data<float>() + t * out_plane);
+      }
+    };
+    if (ctx.pool && ctx.pool->threads() > 1) {
+      ctx.pool->parallel_for(N * C, 1, planes);
+    } else {
+      planes(0, N * C);
+    }
+    return Status::ok();
+  }
   const bool rows = rows_ok && (force ? forced("rows") : g.sh == 1 && g.ow >= kRowsMinOW);
   const bool wide = !rows && wide_ok && (force ? forced("wide") : g.ow >= kWidePlane);
   if (rows) {
@@ -190,7 +206,8 @@ Status dwconv_run(KernelContext& ctx) {
 
 // No KernelDef::packed_inputs here: the wide-plane path reads the raw weights at run time.
 void register_cpu_dwconv(KernelRegistry& r) {
-  r.add({"", "Conv", "dwconv_f32__avx2", Device::kCpu, Isa::kAvx2, 15, dwconv_accepts, dwconv_prepare, dwconv_run});
+  r.add({"", "Conv", "dwconv_f32__avx2", Device::kCpu, Isa::kAvx2, 15, dwconv_accepts, dwconv_prepare, dwconv_run<false>});
+  r.add({"", "Conv", "dwconv_f32__avx512", Device::kCpu, Isa::kAvx512, 16, dwconv_accepts, dwconv_prepare, dwconv_run<true>});
 }
 
 }  // namespace joule::kernels::cpu

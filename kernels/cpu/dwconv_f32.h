@@ -39,4 +39,10 @@ int64_t dwconv3x3_rows_scratch(const DwConvGeom& g);
 void dwconv3x3_rows_f32__avx2(const DwConvGeom& g, const float* x, const float* w9, float bias, const GemmEpilogue& ep,
                               float* y, float* scratch);
 
+/// One NCHW channel plane of a 3x3 depthwise conv with dilation 1 and stride sh == sw in {1, 2}, read in
+/// place (masked loads, no padded copy): 16 output columns per zmm. Per element: bias + taps in (kh, kw)
+/// order (taps outside the input skipped), then ep.act/lo/hi.
+void dwconv3x3_z16_f32__avx512(const DwConvGeom& g, const float* x, const float* w9, float bias, const GemmEpilogue& ep,
+                               float* y);
+
 }  // namespace joule::kernels::cpu

@@ -1,9 +1,9 @@
 // Depthwise Conv kernel (kernels/cpu/dwconv_f32*.cpp) against the reference Conv on seeded random data
-// with odd shapes, each of its three paths forced in turn (JOULE_DWCONV_PATH=c8|rows|wide; a path that
-// cannot run a geometry falls back to c8) and the automatic choice: channels 1/3/17/255, planes 1..57,
+// with odd shapes, each of its paths forced in turn (JOULE_DWCONV_PATH=c8|rows|wide|z16, z16 = the AVX-512
+// kernel's in-place 3x3; a path that cannot run a geometry falls back to c8) and the automatic choice: channels 1/3/17/255, planes 1..57,
 // pads (symmetric and asymmetric), strides 1/2, with and without bias, fused Relu / Clip; 1, 2 and 3
-// threads bitwise identical. Runs at every ISA this CPU allows (JOULE_ISA lowers it; skipped with a
-// message when the AVX2 kernel cannot run).
+// threads bitwise identical. Every registered variant (dwconv_f32__avx2, dwconv_f32__avx512) runs at every
+// ISA this CPU allows (JOULE_ISA lowers it; a variant it cannot run is skipped with a printed message).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -62,10 +62,11 @@ Status run(const KernelDef& k, const DwNode& d, const std::vector<Tensor>& in, b
   return test::prepare_and_run(k, *d.node, in, const_w, pool, out_shape, out);
 }
 
-const KernelDef* dw_kernel() {
+std::vector<const KernelDef*> dw_kernels() {
+  std::vector<const KernelDef*> out;
   for (const KernelDef* k : KernelRegistry::builtin().all())
-    if (k->op_type == "Conv" && k->name.rfind("dwconv", 0) == 0) return k;
-  return nullptr;
+    if (k->op_type == "Conv" && k->name.rfind("dwconv", 0) == 0) out.push_back(k);
+  return out;
 }
 
 struct PathEnv {
@@ -81,11 +82,27 @@ struct PathEnv {
 
 }  // namespace
 
+void check_kernel(const KernelDef& kd);
+
 TEST(DwConvPaths, MatchReferenceOnOddShapes) {
-  const KernelDef* k = dw_kernel();
-  if (!k) GTEST_SKIP() << "built without the SIMD kernels (JOULE_SIMD=OFF)";
-  if (k->isa > max_isa())
-    GTEST_SKIP() << k->name << " needs " << isa_name(k->isa) << ", this CPU (or JOULE_ISA) allows " << isa_name(max_isa());
+  const auto kernels = dw_kernels();
+  if (kernels.empty()) GTEST_SKIP() << "built without the SIMD kernels (JOULE_SIMD=OFF)";
+  int ran = 0;
+  for (const KernelDef* k : kernels) {
+    if (k->isa > max_isa()) {
+      std::printf("[ dwconv ] %s skipped: needs %s, this CPU (or JOULE_ISA) allows %s\n", k->name.c_str(),
+                  std::string(isa_name(k->isa)).c_str(), std::string(isa_name(max_isa())).c_str());
+      continue;
+    }
+    ++ran;
+    SCOPED_TRACE(k->name);
+    check_kernel(*k);
+  }
+  if (ran == 0) GTEST_SKIP() << "no depthwise kernel variant runs at " << isa_name(max_isa());
+}
+
+void check_kernel(const KernelDef& kd) {
+  const KernelDef* k = &kd;
   const KernelDef* ref = KernelRegistry::builtin().reference("", "Conv");
   ASSERT_NE(ref, nullptr);
   const Case cases[] = {
@@ -103,10 +120,13 @@ TEST(DwConvPaths, MatchReferenceOnOddShapes) {
       {1, 3, 33, 35, 3, 1, {1, 1, 1, 1}, false, "Clip"},   // wide plane (wide path eligible)
       {1, 17, 13, 12, 5, 1, {2, 2, 2, 2}, true, ""},       // 5x5: c8 (rows cannot), wide when forced
       {1, 4, 9, 9, 3, 3, {1, 1, 1, 1}, true, ""},          // stride 3: c8 only
+      {1, 3, 40, 37, 3, 2, {1, 1, 1, 1}, true, "Relu"},    // z16 stride 2: OW 19 = 16 + 3, right edge in 2nd chunk
+      {1, 2, 7, 33, 3, 1, {0, 1, 2, 1}, true, "Clip"},     // z16 stride 1: OW 33 = 2 chunks + 1, bottom pad 2
+      {1, 3, 6, 5, 3, 2, {2, 2, 2, 2}, false, ""},         // pads 2 on every side at stride 2
   };
   std::mt19937 rng(31);
   ThreadPool pool1(1), pool2(2), pool3(3);
-  const char* paths[] = {nullptr, "c8", "rows", "wide"};
+  const char* paths[] = {nullptr, "c8", "rows", "wide", "z16"};
   double worst = 0;
   for (const Case& c : cases) {
     DwNode node;
