@@ -3,7 +3,8 @@
 // (padded strip) pixels after the 16-pixel strips, batch 2, with and without bias, fused Relu / Clip,
 // weights prepared and per run; 1, 2 and 3 threads bitwise identical; accepts() only 1x1 / stride 1 /
 // no pads / group 1. Every registered variant (6x16 AVX2, 12x32 AVX-512) runs in turn; a variant this CPU
-// (or JOULE_ISA) cannot run is skipped with a printed message.
+// (or JOULE_ISA) cannot run is skipped with a printed message. Cases with M <= 64 and full 32-pixel strips
+// (M 17 on 289 pixels, M 16 on 256) cover the AVX-512 in-place strips; M 96 the packed ones.
 #include <gtest/gtest.h>
 
 #include <algorithm>
