@@ -2,6 +2,7 @@
 // MatMul kernel, joule's packed GEMM per ISA (B packed once beforehand, as for a model's weights),
 // OpenBLAS cblas_sgemm and oneDNN dnnl_sgemm (both row-major, measured in the same binary), and the
 // FMA peak of this core (fma_peak__avx2.cpp: independent FMA chains, the measured clock included).
+// joule's packed B and C are 64-byte aligned (PackedF32), as in a session (packed weights, arena).
 // oneDNN and OpenBLAS are held to one thread by the benchmark itself (omp_set_num_threads through the
 // OpenMP runtime oneDNN loads, openblas_set_num_threads), so "% of oneDNN" compares one core with one core.
 // BM_gemm_joule_threads / BM_gemm_onednn_threads: the BERT FFN shape (M=128, K=384, N=1536) and 1024^3
@@ -81,7 +82,7 @@ void BM_gemm_joule(benchmark::State& st, Isa isa) {
   }
   const int64_t n = st.range(0);
   auto a = random_matrix(n, 1), b = random_matrix(n, 2);
-  std::vector<float> c(static_cast<size_t>(n * n)), bp(static_cast<size_t>(kernels::cpu::packed_b_size(*uk, n, n)));
+  kernels::cpu::PackedF32 c(static_cast<size_t>(n * n)), bp(static_cast<size_t>(kernels::cpu::packed_b_size(*uk, n, n)));
   kernels::cpu::pack_b_f32(*uk, b.data(), n, 1, n, n, bp.data());
   for (auto _ : st) {
     kernels::cpu::gemm_f32_packed(*uk, n, n, n, a.data(), n, 1, bp.data(), c.data(), n, {}, nullptr);
@@ -125,7 +126,7 @@ void BM_gemm_joule_threads(benchmark::State& st) {
   const int64_t m = st.range(0), k = st.range(1), n = st.range(2);
   const int threads = static_cast<int>(st.range(3));
   auto a = random_matrix(m, 1, k), b = random_matrix(k, 2, n);
-  std::vector<float> c(static_cast<size_t>(m * n)), bp(static_cast<size_t>(kernels::cpu::packed_b_size(*uk, k, n)));
+  kernels::cpu::PackedF32 c(static_cast<size_t>(m * n)), bp(static_cast<size_t>(kernels::cpu::packed_b_size(*uk, k, n)));
   kernels::cpu::pack_b_f32(*uk, b.data(), n, 1, k, n, bp.data());
   ThreadPool pool(threads);
   const kernels::cpu::GemmSplit sp = kernels::cpu::gemm_f32_split(*uk, m, n, k, threads);

@@ -98,7 +98,7 @@ void batched_gemm_f32(const GemmUkernel& uk, const std::vector<int64_t>& batch, 
     const int64_t chunk_rows = ceil_div(ceil_div(m, mchunks), mr) * mr;
     mchunks = ceil_div(m, chunk_rows);
     pool->parallel_for(nb * mchunks, 1, [&](int64_t t0, int64_t t1) {
-      thread_local std::vector<float> bpack;
+      thread_local PackedF32 bpack;
       if (bpack.size() < static_cast<size_t>(bsize)) bpack.resize(static_cast<size_t>(bsize));
       int64_t packed_for = -1;
       for (int64_t t = t0; t < t1; ++t) {
@@ -114,7 +114,7 @@ void batched_gemm_f32(const GemmUkernel& uk, const std::vector<int64_t>& batch, 
     });
     return;
   }
-  thread_local std::vector<float> bpack;
+  thread_local PackedF32 bpack;
   if (bpack.size() < static_cast<size_t>(bsize)) bpack.resize(static_cast<size_t>(bsize));
   for (int64_t bi = 0; bi < nb; ++bi) {
     const size_t s = static_cast<size_t>(bi);

@@ -14,7 +14,7 @@ namespace {
 
 /// Prepared state: B packed as [ceil(N/NR)][K][NR].
 struct PackedWeight {
-  std::vector<float> data;
+  PackedF32 data;
   int64_t k = 0, n = 0;
 };
 
@@ -70,7 +70,7 @@ Status matmul_run(KernelContext& ctx) {
   Shape b = tb.rank() == 1 ? Shape{tb.dim(0), 1} : tb.shape();
   const int64_t m = a[a.size() - 2], k = a.back(), n = b.back();
   float* y = ctx.out(0).data<float>();
-  thread_local std::vector<float> bpack;
+  thread_local PackedF32 bpack;
   if (b.size() == 2) {
     // One B for every batch: fold A's batch dims into M (A is contiguous [..., M, K]).
     const float* packed = nullptr;
@@ -148,7 +148,7 @@ Status gemm_run(KernelContext& ctx) {
   }
   const float* packed = nullptr;
   auto* pw = static_cast<const PackedWeight*>(ctx.state);
-  thread_local std::vector<float> bpack;
+  thread_local PackedF32 bpack;
   if (pw && pw->k == k && pw->n == n) {
     packed = pw->data.data();
   } else {

@@ -12,7 +12,7 @@ namespace joule::kernels::cpu {
 namespace {
 
 struct PackedB {
-  std::vector<float> data;
+  PackedF32 data;
   int64_t k = 0, n = 0;
 };
 
@@ -65,7 +65,7 @@ Status run(KernelContext& ctx) {
   ep.bias_cs = 1;
   const float* packed = nullptr;
   auto* pb = static_cast<const PackedB*>(ctx.state);
-  thread_local std::vector<float> scratch;
+  thread_local PackedF32 scratch;
   if (pb && pb->k == k && pb->n == n) {
     packed = pb->data.data();
   } else {

@@ -102,8 +102,7 @@ TEST(GemmF32Threads, SplitGivesEqualTasksPerThread) {
       const GemmSplit sp = gemm_f32_split(uk, s.m, s.n, s.k, threads);
       EXPECT_EQ(sp.threads, threads);
       EXPECT_EQ((sp.mt * sp.nt) % sp.threads, 0);
-      // Tiles per task (tasks are claimed one at a time): within one panel row/column of each other.
-      const int64_t mpan = (s.m + uk.mr - 1) / uk.mr, npan = (s.n + uk.nr - 1) / uk.nr;
+            const int64_t mpan = (s.m + uk.mr - 1) / uk.mr, npan = (s.n + uk.nr - 1) / uk.nr;
       int64_t lo = INT64_MAX, hi = 0;
       for (int64_t t = 0; t < sp.mt * sp.nt; ++t) {
         const int64_t im = t / sp.nt, jn = t % sp.nt;
@@ -111,7 +110,11 @@ TEST(GemmF32Threads, SplitGivesEqualTasksPerThread) {
         lo = std::min(lo, tiles);
         hi = std::max(hi, tiles);
       }
-      EXPECT_LE(static_cast<double>(hi - lo), 0.25 * static_cast<double>(hi)) << "tiles per task " << lo << " .. " << hi;
+      // Within a quarter, or (few panels: 11 row panels of the 12x32 tile at M=128) within one panel
+      // row plus one panel column of the largest task; the dynamic claiming evens out the rest.
+      const int64_t one_row_col = (npan + sp.nt - 1) / sp.nt + (mpan + sp.mt - 1) / sp.mt;
+      EXPECT_LE(static_cast<double>(hi - lo), std::max(0.25 * static_cast<double>(hi), static_cast<double>(one_row_col)))
+          << "tiles per task " << lo << " .. " << hi;
       if (s.m == 128 && s.n == 1536 && threads == 2) EXPECT_EQ(lo, hi) << "the FFN GEMM should split exactly in two";
     }
   }
