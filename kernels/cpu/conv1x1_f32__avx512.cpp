@@ -42,6 +42,15 @@ void tile(int64_t k, const float* a, const float* b, int64_t b_rs, const float* 
     a += MR;
     b += b_rs;
   }
+  if (mv == MR && nv == 16 * NV) {  // full tile: plain stores
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 bb = bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(y + r * ldy + 16 * v, activate(_mm512_add_ps(acc[r][v], bb), ep));
+    }
+    return;
+  }
   const __mmask16 m0 = lanes(nv), m1 = lanes(nv - 16);
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {

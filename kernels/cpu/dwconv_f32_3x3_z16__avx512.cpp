@@ -82,10 +82,18 @@ void conv_plane(const DwConvGeom& g, const float* x, const float* w9, float bias
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + (oh + r) * g.ow + ow0, out_mask, activate(acc[r], ep.act, lo, hi));
     }
-    for (; oh < g.oh; ++oh) {
-      __m512 acc[1];
-      rows_block<S, 1>(g, x, oh, c0, m, w, bias, acc);
-      _mm512_mask_storeu_ps(y + oh * g.ow + ow0, out_mask, activate(acc[0], ep.act, lo, hi));
+    // 1..3 rows left (7x7: 4 + 3, 14x14: 12 + 2) in one block, so their shared input rows load once.
+    auto tail = [&]<int RT>() {
+      __m512 acc[RT];
+      rows_block<S, RT>(g, x, oh, c0, m, w, bias, acc);
+#pragma GCC unroll 4
+      for (int r = 0; r < RT; ++r) _mm512_mask_storeu_ps(y + (oh + r) * g.ow + ow0, out_mask, activate(acc[r], ep.act, lo, hi));
+    };
+    switch (g.oh - oh) {
+      case 3: tail.template operator()<3>(); break;
+      case 2: tail.template operator()<2>(); break;
+      case 1: tail.template operator()<1>(); break;
+      default: break;
     }
   }
 }
