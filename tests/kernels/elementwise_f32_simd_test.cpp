@@ -265,7 +265,10 @@ std::vector<Case> cases_for(const std::string& domain, const std::string& op) {
                     {{1, 3, 16, 17}, 3, 2, 0, 1, true, false},    // ceil_mode
                     {{1, 2, 19, 23}, 3, 1, 2, 2, false, false},   // dilated
                     {{1, 1, 1, 1}, 1, 1, 0, 1, false, false},
-                    {{1, 17, 7, 7}, 7, 1, 0, 1, false, false}};   // whole plane
+                    {{1, 17, 7, 7}, 7, 1, 0, 1, false, false},    // whole plane
+                    {{1, 3, 113, 111}, 3, 2, 1, 1, false, false}, // ResNet pool at full width: vector + tail columns
+                    {{1, 2, 35, 67}, 2, 1, 0, 1, false, false},   // stride 1, 66 output columns
+                    {{1, 2, 33, 68}, 3, 2, 0, 1, true, false}};   // ceil_mode, last window past the edge
     for (const P& p : ps) {
       auto outd = [&](int64_t in) {
         const int64_t span = in + 2 * p.pad - p.dil * (p.k - 1) - 1;
