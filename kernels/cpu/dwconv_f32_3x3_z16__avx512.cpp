@@ -29,7 +29,13 @@ inline __m512 activate(__m512 v, Activation act, __m512 lo, __m512 hi) {
 // Output rows [oh0, oh0 + R) of the 16-column chunk whose lane 0 reads input column c0 (tap kw = 0): each
 // input row is loaded once for the R rows it feeds. Stride 1: loads at c0, c0+1, c0+2. Stride 2:
 // [c0, c0+16), [c0+16, c0+32) give kw 0 (even columns) and 1 (odd); [c0+2, c0+18), [c0+18, c0+34) kw 2.
-template <int S, int R>
+// FULL: every lane of every load is inside the row (interior chunk): plain loads.
+template <bool FULL>
+inline __m512 load(__mmask16 m, const float* p) {
+  return FULL ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+
+template <int S, int R, bool FULL>
 inline void rows_block(const DwConvGeom& g, const float* x, int64_t oh0, int64_t c0, const __mmask16* m, const __m512* w,
                        __m512 bias, __m512* acc) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -43,12 +49,12 @@ inline void rows_block(const DwConvGeom& g, const float* x, int64_t oh0, int64_t
     const float* row = x + ih * g.w + c0;
     __m512 v0, v1, v2;
     if (S == 1) {
-      v0 = _mm512_maskz_loadu_ps(m[0], row);
-      v1 = _mm512_maskz_loadu_ps(m[1], row + 1);
-      v2 = _mm512_maskz_loadu_ps(m[2], row + 2);
+      v0 = load<FULL>(m[0], row);
+      v1 = load<FULL>(m[1], row + 1);
+      v2 = load<FULL>(m[2], row + 2);
     } else {
-      const __m512 a = _mm512_maskz_loadu_ps(m[0], row), b = _mm512_maskz_loadu_ps(m[3], row + 16);
-      const __m512 c = _mm512_maskz_loadu_ps(m[2], row + 2), d = _mm512_maskz_loadu_ps(m[4], row + 18);
+      const __m512 a = load<FULL>(m[0], row), b = load<FULL>(m[3], row + 16);
+      const __m512 c = load<FULL>(m[2], row + 2), d = load<FULL>(m[4], row + 18);
       v0 = _mm512_permutex2var_ps(a, even, b);
       v1 = _mm512_permutex2var_ps(a, odd, b);
       v2 = _mm512_permutex2var_ps(c, even, d);
@@ -75,17 +81,25 @@ void conv_plane(const DwConvGeom& g, const float* x, const float* w9, float bias
     const int64_t c0 = ow0 * S - g.pad_l;
     const __mmask16 m[5] = {cols_in(c0, g.w), cols_in(c0 + 1, g.w), cols_in(c0 + 2, g.w), cols_in(c0 + 16, g.w),
                             cols_in(c0 + 18, g.w)};
+    const bool full = out_mask == 0xFFFF && m[0] == 0xFFFF && m[1] == 0xFFFF && m[2] == 0xFFFF &&
+                      (S == 1 || (m[3] == 0xFFFF && m[4] == 0xFFFF));
     int64_t oh = 0;
     for (; oh + R <= g.oh; oh += R) {
       __m512 acc[R];
-      rows_block<S, R>(g, x, oh, c0, m, w, bias, acc);
+      if (full) {
+        rows_block<S, R, true>(g, x, oh, c0, m, w, bias, acc);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + (oh + r) * g.ow + ow0, out_mask, activate(acc[r], ep.act, lo, hi));
+        for (int r = 0; r < R; ++r) _mm512_storeu_ps(y + (oh + r) * g.ow + ow0, activate(acc[r], ep.act, lo, hi));
+      } else {
+        rows_block<S, R, false>(g, x, oh, c0, m, w, bias, acc);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + (oh + r) * g.ow + ow0, out_mask, activate(acc[r], ep.act, lo, hi));
+      }
     }
     // 1..3 rows left (7x7: 4 + 3, 14x14: 12 + 2) in one block, so their shared input rows load once.
     auto tail = [&]<int RT>() {
       __m512 acc[RT];
-      rows_block<S, RT>(g, x, oh, c0, m, w, bias, acc);
+      rows_block<S, RT, false>(g, x, oh, c0, m, w, bias, acc);
 #pragma GCC unroll 4
       for (int r = 0; r < RT; ++r) _mm512_mask_storeu_ps(y + (oh + r) * g.ow + ow0, out_mask, activate(acc[r], ep.act, lo, hi));
     };
