@@ -163,7 +163,8 @@ Status conv1x1_run(KernelContext& ctx) {
   const bool split_panels = threads > 1 && (strips < 8 * threads || imbalance(panels) < imbalance(strips));
   // Strips per block: the packed block stays in L2 while every weight panel sweeps it. A strip slot holds
   // [K][NR] (tile part) followed by kColumnMax columns [K] (left-over strip only).
-  const int64_t slot = K * (NR + kColumnMax);
+  // Slots start on 64-byte lines (a strip row 16 bytes off a line would split every zmm load of it).
+  const int64_t slot = (K * (NR + kColumnMax) + 15) / 16 * 16;
   const int64_t block = std::max<int64_t>(1, kBlockBytes / (slot * static_cast<int64_t>(sizeof(float))));
 
   for (int64_t n = 0; n < N; ++n) {
@@ -172,12 +173,13 @@ Status conv1x1_run(KernelContext& ctx) {
     auto run_range = [&](int64_t t0, int64_t t1, int64_t s0, int64_t s1) {
       thread_local std::vector<float> packed;
       const int64_t cap = std::min(s1 - s0, block);
-      if (packed.size() < static_cast<size_t>(cap * slot)) packed.resize(static_cast<size_t>(cap * slot));
+      if (packed.size() < static_cast<size_t>(cap * slot + 16)) packed.resize(static_cast<size_t>(cap * slot + 16));
+      float* const base = packed.data() + (16 - reinterpret_cast<uintptr_t>(packed.data()) / sizeof(float) % 16) % 16;
       for (int64_t sb = s0; sb < s1; sb += block) {
         const int64_t se = std::min(s1, sb + block);
         // Pack the block's strips: [K][NR] each (zero padded past the tile's pixels), then the columns [K].
         for (int64_t s = sb; s < se; ++s) {
-          float* bs = packed.data() + (s - sb) * slot;
+          float* bs = base + (s - sb) * slot;
           const int64_t p0 = s * NR, nv = s < full ? NR : tile_px, nc = s < full ? 0 : cols;
           if (nv > 0 && !(inplace && s < full))
             for (int64_t p = 0; p < K; ++p) {
@@ -194,7 +196,7 @@ Status conv1x1_run(KernelContext& ctx) {
           const float* a = wp + t * MR * K;
           const float* bt = bias ? bias + m0 : nullptr;
           for (int64_t s = sb; s < se; ++s) {
-            const float* bs = packed.data() + (s - sb) * slot;
+            const float* bs = base + (s - sb) * slot;
             const int64_t p0 = s * NR, nv = s < full ? NR : tile_px, nc = s < full ? 0 : cols;
             float* ys = yn + m0 * P + p0;
             if (nv > 0) {
