@@ -27,7 +27,7 @@ void conv1x1_6x1__avx2(int64_t k, const float* a, const float* b, int64_t b_rs, 
 int64_t conv1x1_packed_w12_size(int64_t m, int64_t k);
 void conv1x1_pack_w12(const float* w, int64_t m, int64_t k, float* dst);
 
-/// Rows [0, mv) x pixels [0, nv) (nv <= 32) of Y: act(bias[r] + sum_k a[k][r] * b[k*b_rs + j]), k in order; a is
+/// Rows [0, mv) x pixels [0, nv) (nv <= 32) of Y: act(bias[r] + sum_k a[k][r] * b[k*b_rs + j]) summed from bias[r], k in order; a is
 /// one packed panel [K][mr] (mr 4, 8 or 12, mv <= mr); b must hold 16 (nv <= 16) or 32 readable floats per k row.
 void conv1x1_12x32__avx512(int64_t k, const float* a, int64_t mr, const float* b, int64_t b_rs, const float* bias,
                            const GemmEpilogue& ep, float* y, int64_t ldy, int64_t mv, int64_t nv);

@@ -4,8 +4,9 @@
 // halve the load traffic per FMA), panel heights 12, 8 or 4 chosen at compile time (the last panel of M
 // rows is rounded up to 4, not to 12: M = 16 runs 12 + 4 rows, not 24); a pixel tail is stored with a
 // lane mask. The column kernel does 1 pixel x up to 12 channels for the 1..4 pixels left over after
-// the 32-pixel strips. Bias and Relu/Clip are applied in registers before the only store; every
-// output element sums k in order with one FMA per k (as the AVX2 6x16 tile does).
+// the 32-pixel strips. The tile's accumulators start from the bias (then k in order, one FMA per k;
+// the AVX2 6x16 tile adds the bias after the sum), Relu/Clip is applied in registers before the only
+// store.
 #include <immintrin.h>
 
 #include "kernels/cpu/conv1x1_f32.h"
@@ -24,11 +25,11 @@ inline __mmask16 lanes(int64_t n) { return n <= 0 ? 0 : n >= 16 ? 0xFFFF : stati
 template <int MR, int NV>
 void tile(int64_t k, const float* a, const float* b, int64_t b_rs, const float* bias, const GemmEpilogue& ep, float* y,
           int64_t ldy, int64_t mv, int64_t nv) {
-  __m512 acc[MR][NV];
+  __m512 acc[MR][NV];  // start from the bias (rows past mv: 0), so the epilogue has no add
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = bias && r < mv ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
     __m512 bv[NV];
 #pragma GCC unroll 2
@@ -44,20 +45,17 @@ void tile(int64_t k, const float* a, const float* b, int64_t b_rs, const float* 
   }
   if (mv == MR && nv == 16 * NV) {  // full tile: plain stores
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-      const __m512 bb = bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(y + r * ldy + 16 * v, activate(_mm512_add_ps(acc[r][v], bb), ep));
-    }
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(y + r * ldy + 16 * v, activate(acc[r][v], ep));
     return;
   }
   const __mmask16 m0 = lanes(nv), m1 = lanes(nv - 16);
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
     if (r >= mv) break;
-    const __m512 bb = bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
-    _mm512_mask_storeu_ps(y + r * ldy, m0, activate(_mm512_add_ps(acc[r][0], bb), ep));
-    if (NV > 1) _mm512_mask_storeu_ps(y + r * ldy + 16, m1, activate(_mm512_add_ps(acc[r][NV - 1], bb), ep));
+    _mm512_mask_storeu_ps(y + r * ldy, m0, activate(acc[r][0], ep));
+    if (NV > 1) _mm512_mask_storeu_ps(y + r * ldy + 16, m1, activate(acc[r][NV - 1], ep));
   }
 }
 
