@@ -5,7 +5,7 @@
 // Layouts:
 //   packed B: [ceil(N/NR)][K][NR]  (panel j holds columns j*NR.. j*NR+NR-1, zero padded)
 //   packed A: [ceil(mc/MR)][kc][MR] per (MC, KC) block, packed by each worker into its own scratch.
-// Blocking: KC = 8192/NR rows of K at a time (a KC x NR B micro-panel, 32 KiB, stays in L1), MC = 96 rows of A (in L2).
+// Blocking: KC = 8192/NR rows of K at a time (a KC x NR B micro-panel, 32 KiB, stays in L1), MC = 144 rows of A (in L2).
 // Every C element is summed in the same k-order (KC blocks in order, FMA in order inside; KC does not
 // depend on the thread count), so the result does not depend on how M/N tiles are spread over threads.
 #pragma once
@@ -41,11 +41,16 @@ using PackedF32 = std::vector<float, CacheLineAllocator<float>>;
 using GemmUkernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
                                bool accumulate);
 
+/// Packs rows [0, mv) (mv <= MR; row i at a + i*rs, columns contiguous) x kc columns of A into
+/// [kc][MR], rows mv.. MR-1 zero: the same bytes as the driver's generic pack, by SIMD transposes.
+using GemmPackAFn = void (*)(const float* a, int64_t rs, int64_t mv, int64_t kc, float* dst);
+
 struct GemmUkernel {
   const char* name;  // e.g. "gemm_f32_6x16__avx2"
   Isa isa;
   int mr, nr;
   GemmUkernelFn fn;
+  GemmPackAFn pack_a = nullptr;  // fast A pack for unit column stride; null: the driver's scalar loop
 };
 
 /// Writes the top-left mv x nv corner of a register tile (row stride tile_ld) to C, adding to C when
@@ -63,6 +68,7 @@ void gemm_f32_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, i
                          bool accumulate);
 void gemm_f32_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
                             bool accumulate);
+void gemm_f32_pack_a_12__avx512(const float* a, int64_t rs, int64_t mv, int64_t kc, float* dst);
 
 /// The micro-kernels this build has, lowest ISA first.
 const std::vector<GemmUkernel>& gemm_f32_ukernels();

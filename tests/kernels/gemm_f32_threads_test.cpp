@@ -122,3 +122,26 @@ TEST(GemmF32Threads, SplitGivesEqualTasksPerThread) {
   EXPECT_EQ(gemm_f32_split(uk, 3, 17, 3, 2).threads, 1);
   EXPECT_EQ(gemm_f32_split(uk, 1, 1, 1023, 2).threads, 1);
 }
+
+// The SIMD A packers (GemmUkernel::pack_a) write exactly the driver's [kc][MR] layout, rows past mv zero,
+// for every row count 1..MR and odd depths (tails of the 16-column steps), from rows with a padded stride.
+TEST(GemmF32PackA, SimdPackMatchesScalarLayout) {
+  int tested = 0;
+  for (const GemmUkernel* uk : runnable_ukernels()) {
+    if (!uk->pack_a) continue;
+    ++tested;
+    for (int64_t kc : {1, 3, 15, 16, 17, 255, 256}) {
+      const int64_t rs = kc + 5;
+      const auto a = random_floats(static_cast<size_t>(uk->mr * rs), 11);
+      for (int64_t mv = 1; mv <= uk->mr; ++mv) {
+        SCOPED_TRACE(std::string(uk->name) + " kc=" + std::to_string(kc) + " mv=" + std::to_string(mv));
+        std::vector<float> got(static_cast<size_t>(kc * uk->mr), 99.0f), want(got.size(), 0.0f);
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t r = 0; r < mv; ++r) want[static_cast<size_t>(p * uk->mr + r)] = a[static_cast<size_t>(r * rs + p)];
+        uk->pack_a(a.data(), rs, mv, kc, got.data());
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no micro-kernel with a SIMD A pack runs on this CPU (max ISA " << isa_name(max_isa()) << ")";
+}
