@@ -365,7 +365,17 @@ Status conv_run(KernelContext& ctx) {
       }
       const float* wpack = wpacked ? wpacked + gi * wpacked_per_group : nullptr;
       float* yg = y.data<float>() + (n * M + gi * mg) * out_plane;
-      if (!pointwise && !narrow && sw > 1) split_column_phases(xg, icg, g.in[1], g.in[2], sw, col.data());
+      if (!pointwise && !narrow && sw > 1) {
+        // Channels split over the pool.
+        float* ph = col.data();
+        const int64_t H = g.in[1], W = g.in[2], per_channel = sw * H * ((W + sw - 1) / sw);
+        auto split = [&](int64_t c0, int64_t c1) { split_column_phases(xg + c0 * H * W, c1 - c0, H, W, sw, ph + c0 * per_channel); };
+        if (ctx.pool && ctx.pool->threads() > 1 && icg > 1) {
+          ctx.pool->parallel_for(icg, 1, split);
+        } else {
+          split(0, icg);
+        }
+      }
       if (chunked) {
         const float* phases = col.data();  // (thread_local: name it here, not inside the workers)
         const float* wraw = w.data<float>() + gi * mg * kdim;
@@ -404,10 +414,22 @@ Status conv_run(KernelContext& ctx) {
         if (pointwise) {
           pack_b_f32(uk, xg, out_plane, 1, kdim, out_plane, bpack.data());
         } else {
-          if (uk.nr == 16) {
-            im2col_packed<16>(xg, col.data(), icg, g, p0, p1, bpack.data());
+          // Panels split over the pool (each written by one thread whatever the split).
+          const float* phases = col.data();  // (thread_local: name it here, not inside the workers)
+          float* bp = bpack.data();
+          const int64_t panels = (p1 - p0 + uk.nr - 1) / uk.nr;
+          auto pack_panels = [&](int64_t q0, int64_t q1) {
+            const int64_t a = p0 + q0 * uk.nr, b = std::min(p1, p0 + q1 * uk.nr);
+            if (uk.nr == 16) {
+              im2col_packed<16>(xg, phases, icg, g, a, b, bp + q0 * kdim * uk.nr);
+            } else {
+              im2col_packed<32>(xg, phases, icg, g, a, b, bp + q0 * kdim * uk.nr);
+            }
+          };
+          if (ctx.pool && ctx.pool->threads() > 1 && panels > 1) {
+            ctx.pool->parallel_for(panels, 1, pack_panels);
           } else {
-            im2col_packed<32>(xg, col.data(), icg, g, p0, p1, bpack.data());
+            pack_panels(0, panels);
           }
         }
         gemm_f32_packed(uk, mg, p1 - p0, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(), yg + p0, out_plane, e,
