@@ -175,6 +175,8 @@ BENCHMARK(BM_gemm_openblas)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMil
 BENCHMARK(BM_gemm_onednn)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gemm_joule_threads)
     ->ArgNames({"M", "K", "N", "threads"})
+    ->Args({128, 768, 3072, 1})  // BERT-base FFN up / down
+    ->Args({128, 3072, 768, 1})
     ->Args({128, 384, 1536, 1})
     ->Args({128, 384, 1536, 2})
     ->Args({1024, 1024, 1024, 1})
@@ -183,6 +185,8 @@ BENCHMARK(BM_gemm_joule_threads)
     ->UseRealTime();
 BENCHMARK(BM_gemm_onednn_threads)
     ->ArgNames({"M", "K", "N", "threads"})
+    ->Args({128, 768, 3072, 1})
+    ->Args({128, 3072, 768, 1})
     ->Args({128, 384, 1536, 1})
     ->Args({128, 384, 1536, 2})
     ->Args({1024, 1024, 1024, 1})

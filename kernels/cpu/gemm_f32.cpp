@@ -241,11 +241,18 @@ void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, con
           pack_a_block(uk, a, a_rs, a_cs, s0, ms, p0, kc, apack.data());
           ablk = apack.data();
         }
+        // The next B micro-panel lies k*NR floats on (another 32 KiB block, from DRAM for large weights):
+        // its lines are prefetched into L2 a share per micro-kernel call while this panel runs.
+        const int64_t lines = kc * nr / 16, per_call = (lines + ceil_div(ms, mr) - 1) / ceil_div(ms, mr);
         for (int64_t pj = pj0; pj < pj1; ++pj) {
           const float* bp = packed_b + pj * k * nr + p0 * nr;
+          const char* bnext = pj + 1 < pj1 ? reinterpret_cast<const char*>(bp + k * nr) : nullptr;
           const int64_t nv = std::min(nr, n - pj * nr);
+          int64_t pf = 0;
           for (int64_t ir = 0; ir < ms; ir += mr) {
             const int64_t mv = std::min(mr, ms - ir);
+            if (bnext)
+              for (const int64_t end = std::min(lines, pf + per_call); pf < end; ++pf) __builtin_prefetch(bnext + pf * 64, 0, 1);
             uk.fn(kc, ablk + ir * kc, bp, c + (s0 + ir) * ldc + pj * nr, ldc, mv, nv, p0 > 0);
           }
         }
