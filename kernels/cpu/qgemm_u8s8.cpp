@@ -77,6 +77,7 @@ struct U8State : QNodeParams {
   std::vector<int32_t> wsum;     // per channel: sum_k (w - w_zp)
   std::vector<int32_t> bias_eff; // QConv / QGemm: bias - xz_u8 * wsum
   std::vector<int32_t> mult_le_1;  // QConv: how many channels from c on have mult <= 1 (qrequant_rows16__avx2)
+  std::vector<int32_t> lut32;      // QConv: `lut` widened for qrequant_rows16__avx512's gather (empty without a table)
   uint8_t flip = 0;              // 0x80 for s8 activations
   int32_t xz_u8 = 0;             // the activation zero point on the u8 scale
 };
@@ -174,6 +175,7 @@ Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
     for (int64_t p = 0; p < s->k; ++p) s->w8[size_t(c * s->kq + p)] = static_cast<uint8_t>(static_cast<int8_t>(wv(c, p)));
   qnode_common_params(q, w.dim(0), 4, 8, *s);
   finish_params(wv, *s, true);
+  s->lut32.assign(s->lut.begin(), s->lut.end());
   s->mult_le_1.assign(size_t(w.dim(0)) + 1, 0);
   for (int64_t c = w.dim(0) - 1; c >= 0; --c)
     s->mult_le_1[size_t(c)] = std::fabs(s->mult[size_t(c)]) <= 1.0f ? s->mult_le_1[size_t(c) + 1] + 1 : 0;
@@ -182,7 +184,7 @@ Status qconv_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
 }
 
 // col8 rows [k0, k1) of one group of one image (x at its first channel, 3-D geometry); padding = xz_u8.
-void im2col_u8(const uint8_t* x, const U8State& s, const ops::WindowGeometry& g, int64_t k0, int64_t k1, uint8_t* col) {
+void im2col_u8(const uint8_t* x, const U8State& s, const ops::WindowGeometry& g, int64_t k0, int64_t k1, uint8_t* col, bool avx512) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2], OD = g.out[0], OH = g.out[1], OW = g.out[2];
   const int64_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2], P = OD * OH * OW;
   const uint8_t pad = static_cast<uint8_t>(s.xz_u8), flip = s.flip;
@@ -201,7 +203,9 @@ void im2col_u8(const uint8_t* x, const U8State& s, const ops::WindowGeometry& g,
           continue;
         }
         const uint8_t* xr = xc + (id * H + ih) * W;
-        if (g.strides[2] == 1) {
+        if (avx512 && g.strides[2] <= 2) {
+          qim2col_row_u8__avx512(xr, off, g.strides[2], W, OW, pad, flip, d);
+        } else if (g.strides[2] == 1) {
           const int64_t lo = std::clamp<int64_t>(-off, 0, OW), hi = std::clamp<int64_t>(W - off, lo, OW);
           std::fill(d, d + lo, pad);
           if (flip) qcopy_flip_u8__avx2(xr + lo + off, flip, hi - lo, d + lo);
@@ -247,7 +251,7 @@ Status qconv_run(KernelContext& ctx) {
       const int64_t rows_per_task = std::max<int64_t>(1, kdim / 16);
       if (!pointwise)
         qnode_parallel(ctx.pool, (kdim + rows_per_task - 1) / rows_per_task, [&](int64_t b, int64_t e) {
-          im2col_u8(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp);
+          im2col_u8(xg, *s, g, b * rows_per_task, std::min(kdim, e * rows_per_task), colp, k.isa >= Isa::kAvx512Vnni);
         });
       const uint8_t* src = pointwise ? xg : colp;
       const uint8_t flip = pointwise ? s->flip : 0;  // col8 is flipped already
@@ -273,6 +277,11 @@ Status qconv_run(KernelContext& ctx) {
             for (int64_t h = 0; h < np; ++h) {
               const int32_t* th = tile + h * k.mr * kQgemmU8Nr;
               const int64_t p0 = (pi0 + h) * kQgemmU8Nr, nc = std::min(kQgemmU8Nr, P - p0);
+              if (k.isa >= Isa::kAvx512Vnni) {  // one call for any tile: masks, any multiplier, the table by gather
+                qrequant_rows16__avx512(th, mv, nc, &s->bias_eff[size_t(oc0)], &s->mult[size_t(oc0)], s->yz, s->lo, s->hi, s->y_signed,
+                                        s->lut32.empty() ? nullptr : s->lut32.data(), yb + (n * M + oc0) * P + p0, P);
+                continue;
+              }
               if (nc == kQgemmU8Nr && s->lut.empty() && s->mult_le_1[size_t(oc0)] >= mv) {  // the common case, one call
                 qrequant_rows16__avx2(th, mv, &s->bias_eff[size_t(oc0)], &s->mult[size_t(oc0)], s->yz, s->lo, s->hi, s->y_signed,
                                       yb + (n * M + oc0) * P + p0, P);

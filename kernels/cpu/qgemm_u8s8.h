@@ -88,6 +88,15 @@ void qpack_panel_u8q__avx2(const uint8_t* src, int64_t ld, int64_t k, int64_t j0
 void qrequant_rows16__avx2(const int32_t* tile, int64_t rows, const int32_t* bias, const float* mult, int32_t zp, int32_t lo, int32_t hi,
                            bool out_signed, uint8_t* out, int64_t out_stride);
 
+/// AVX-512 form of the QConv epilogue for `rows` tile rows (row stride 16) of which the first nc <= 16 columns are
+/// stored: any mult, and with lut32 (256 entries, index = output byte ^ (out_signed ? 0x80 : 0)) the fused table.
+void qrequant_rows16__avx512(const int32_t* tile, int64_t rows, int64_t nc, const int32_t* bias, const float* mult, int32_t zp, int32_t lo,
+                             int32_t hi, bool out_signed, const int32_t* lut32, uint8_t* out, int64_t out_stride);
+
+/// One im2col row for stride 1 or 2: d[j] = xr[j * stride + off] ^ flip where 0 <= j * stride + off < w, else pad,
+/// for j < ow (reads only inside [xr, xr + w)).
+void qim2col_row_u8__avx512(const uint8_t* xr, int64_t off, int64_t stride, int64_t w, int64_t ow, uint8_t pad, uint8_t flip, uint8_t* d);
+
 /// dst[i] = src[i] ^ flip for n bytes.
 void qcopy_flip_u8__avx2(const uint8_t* src, uint8_t flip, int64_t n, uint8_t* dst);
 /// dst[i] = src[2 * i] ^ flip for n bytes (stride-2 im2col rows); reads src[0 .. 2n - 2] only.

@@ -488,6 +488,28 @@ TEST(QdqFusion, U8S8MicroKernelsMatchTileReferenceAtThePairBound) {
   }
   if (!ran) GTEST_SKIP() << "no u8 x s8 GEMM micro-kernel runs on this CPU (needs AVX2)";
 }
+// The AVX-512 im2col row (stride 1 and 2) against its definition: windows hanging over either end of the row,
+// rows shorter and longer than one 64-byte (32 for stride 2) chunk, with and without the s8 -> u8 flip.
+TEST(QdqFusion, Im2colRowAvx512MatchesDefinition) {
+  if (max_isa() < Isa::kAvx512Vnni) GTEST_SKIP() << "needs AVX-512 (BW) as the VNNI QConv uses it; this CPU or JOULE_ISA lacks it";
+  std::mt19937 rng(17);
+  std::vector<uint8_t> x(400);
+  for (auto& v : x) v = static_cast<uint8_t>(rng());
+  for (int64_t stride : {1, 2})
+    for (int64_t w : {1, 3, 7, 17, 56, 67, 112, 255})
+      for (int64_t off : {-3, -1, 0, 1, 2, 5})
+        for (int64_t ow : {1, 3, 7, 17, 32, 33, 64, 65, 127}) {
+          for (uint8_t flip : {uint8_t{0}, uint8_t{0x80}}) {
+            std::vector<uint8_t> got(size_t(ow) + 8, 0xEE), want(got);
+            for (int64_t j = 0; j < ow; ++j) {
+              const int64_t i = j * stride + off;
+              want[size_t(j)] = i >= 0 && i < w ? static_cast<uint8_t>(x[size_t(100 + i)] ^ flip) : uint8_t{77};
+            }
+            kernels::cpu::qim2col_row_u8__avx512(x.data() + 100, off, stride, w, ow, 77, flip, got.data());
+            EXPECT_EQ(got, want) << "stride " << stride << " w " << w << " off " << off << " ow " << ow << " flip " << int(flip);
+          }
+        }
+}
 #endif  // JOULE_WITH_SIMD (tests/CMakeLists.txt defines it for this file when kernels/cpu is built)
 
 }  // namespace
