@@ -1,4 +1,5 @@
-// Greedy-by-size offset assignment (largest tensors first, lowest non-conflicting offset).
+// Greedy-by-size offset assignment (largest tensors first, lowest non-conflicting offset); view ops
+// (Reshape & co.) optionally alias their input.
 #include "runtime/planner.h"
 
 #include <algorithm>
@@ -10,10 +11,11 @@ constexpr int64_t kAlign = 64;
 int64_t align_up(int64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 }  // namespace
 
-MemoryPlan plan_memory(const ir::Graph& g) {
+MemoryPlan plan_memory(const ir::Graph& g, bool alias_views) {
   MemoryPlan plan;
   size_t nv = g.values.size();
   plan.offset.assign(nv, -1);
+  plan.alias_of.assign(nv, -1);
   std::vector<int> first(nv, -1), last(nv, -1);
   std::vector<bool> is_output(nv, false);
   for (ir::Value* v : g.outputs) is_output[static_cast<size_t>(v->id)] = true;
@@ -33,6 +35,32 @@ MemoryPlan plan_memory(const ir::Graph& g) {
       last[static_cast<size_t>(v->id)] = std::max(last[static_cast<size_t>(v->id)], static_cast<int>(step));
     }
   }
+  auto planned = [&](size_t id) {
+    const ir::Value& v = *g.values[id];
+    return first[id] >= 0 && !is_output[id] && !v.is_constant() && v.desc.fully_known() && v.desc.dtype != DType::kUndefined;
+  };
+  auto owned = [&](const ir::Value* v) {
+    return v && v->id >= 0 && static_cast<size_t>(v->id) < nv && g.values[static_cast<size_t>(v->id)].get() == v;
+  };
+  if (alias_views) {
+    // View ops, in execution order: an output joins its input's group (root = the first producer), and the
+    // root lives until the last reader of any member.
+    for (const auto& np : g.nodes) {
+      const ir::Node& n = *np;
+      if (!n.domain.empty() || n.inputs.empty() || n.outputs.size() != 1) continue;
+      if (n.op_type != "Reshape" && n.op_type != "Flatten" && n.op_type != "Squeeze" && n.op_type != "Unsqueeze") continue;
+      const ir::Value* in = n.inputs[0];
+      const ir::Value* out = n.outputs[0];
+      if (!owned(in) || !owned(out)) continue;
+      const size_t i = static_cast<size_t>(in->id), o = static_cast<size_t>(out->id);
+      if (!planned(i) || !planned(o) || in->desc.dtype != out->desc.dtype ||
+          shape_numel(in->desc.shape) != shape_numel(out->desc.shape))
+        continue;
+      const size_t root = plan.alias_of[i] >= 0 ? static_cast<size_t>(plan.alias_of[i]) : i;
+      plan.alias_of[o] = static_cast<int>(root);
+      last[root] = std::max(last[root], last[o]);
+    }
+  }
   struct Item {
     size_t id;
     int64_t bytes;
@@ -45,6 +73,7 @@ MemoryPlan plan_memory(const ir::Graph& g) {
       plan.complete = false;
       continue;
     }
+    if (plan.alias_of[id] >= 0) continue;  // placed with its root
     int64_t bytes = align_up(static_cast<int64_t>(storage_bytes(v.desc.dtype, shape_numel(v.desc.shape))));
     if (bytes == 0) bytes = kAlign;
     items.push_back({id, bytes});
@@ -67,6 +96,8 @@ MemoryPlan plan_memory(const ir::Graph& g) {
     plan.arena_bytes = std::max(plan.arena_bytes, off + it.bytes);
     placed.push_back(it);
   }
+  for (size_t id = 0; id < nv; ++id)
+    if (plan.alias_of[id] >= 0) plan.offset[id] = plan.offset[static_cast<size_t>(plan.alias_of[id])];
   return plan;
 }
 

@@ -85,7 +85,8 @@ struct PlannedAllocator final : StepAllocator {
       const ir::TensorDesc& d = graph->values[static_cast<size_t>(id)]->desc;
       if (d.dtype == dtype && d.shape == shape) {
         std::byte* p = arena + plan->offset[static_cast<size_t>(id)];
-        std::memset(p, 0, storage_bytes(dtype, shape_numel(shape)));
+        // A view (plan->alias_of) shares its input's bytes: zeroing them would destroy the input.
+        if (plan->alias_of[static_cast<size_t>(id)] < 0) std::memset(p, 0, storage_bytes(dtype, shape_numel(shape)));
         out = Tensor::from_shared(dtype, shape, arena_owner, p);
         return Status::ok();
       }
@@ -148,7 +149,7 @@ Status Session::Impl::build() {
   if (!unsupported_ops.empty()) return unsupported("unsupported ops: " + unsupported_ops);
   for (auto& v : graph.values)
     if (v->is_constant()) stats.constant_bytes += static_cast<int64_t>(v->constant.nbytes());
-  plan = plan_memory(graph);
+  plan = plan_memory(graph, /*alias_views=*/true);
   // Every run would allocate (and zero) planned values in the arena, bypassing the heap allocator's
   // size check: refuse a value over the per-tensor limit now, as the heap allocator would at run time.
   for (auto& v : graph.values) {

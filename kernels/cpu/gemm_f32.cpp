@@ -76,7 +76,7 @@ void apply_epilogue(float* c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, i
 
 const std::vector<GemmUkernel>& gemm_f32_ukernels() {
   static const std::vector<GemmUkernel> list = {
-      {"gemm_f32_6x16__avx2", Isa::kAvx2, 6, 16, gemm_f32_6x16__avx2},
+      {"gemm_f32_6x16__avx2", Isa::kAvx2, 6, 16, gemm_f32_6x16__avx2, gemm_f32_pack_a_6__avx2},
       {"gemm_f32_12x32__avx512", Isa::kAvx512, 12, 32, gemm_f32_12x32__avx512, gemm_f32_pack_a_12__avx512},
   };
   return list;

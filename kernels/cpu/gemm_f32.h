@@ -66,6 +66,7 @@ inline void store_partial_tile_f32(const float* tile, int64_t tile_ld, float* c,
 
 void gemm_f32_6x16__avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
                          bool accumulate);
+void gemm_f32_pack_a_6__avx2(const float* a, int64_t rs, int64_t mv, int64_t kc, float* dst);
 void gemm_f32_12x32__avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mv, int64_t nv,
                             bool accumulate);
 void gemm_f32_pack_a_12__avx512(const float* a, int64_t rs, int64_t mv, int64_t kc, float* dst);

@@ -1,6 +1,7 @@
 // Session behaviour: input validation, concurrent runs, planner reuse, constant folding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -167,6 +168,60 @@ TEST(Planner, ReusesBuffersByLiveness) {
   for (int i = 0; i + 1 < 4; ++i) EXPECT_NE(plan.offset[g.find_value("v" + std::to_string(i))->id],
                                             plan.offset[g.find_value("v" + std::to_string(i + 1))->id]);
   EXPECT_EQ(plan.offset[g.find_value("v4")->id], -1);  // graph outputs are not in the arena
+}
+
+// x -> Relu a -> Reshape b -> Mul(b, b) c -> Reshape e -> Add(e, a) f (output): with alias_views, b shares
+// a's bytes and e shares c's; a stays alive until the Add, so c may not overlap a/b.
+static ir::Graph view_chain_graph() {
+  ir::Graph g;
+  g.opset_imports[""] = 17;
+  auto val = [&](const char* name, Shape shape) {
+    ir::Value* v = g.add_value(name);
+    v->desc = ir::TensorDesc::known(DType::kF32, shape);
+    return v;
+  };
+  ir::Value* x = val("x", {12});
+  g.inputs.push_back(x);
+  ir::Value* s34 = g.add_constant("s34", Tensor::from_vector<int64_t>({2}, {3, 4}));
+  ir::Value* s12 = g.add_constant("s12", Tensor::from_vector<int64_t>({1}, {12}));
+  ir::Value *a = val("a", {12}), *b = val("b", {3, 4}), *c = val("c", {3, 4}), *e = val("e", {12}), *f = val("f", {12});
+  g.add_node("Relu", {x}, {a});
+  g.add_node("Reshape", {a, s34}, {b});
+  g.add_node("Mul", {b, b}, {c});
+  g.add_node("Reshape", {c, s12}, {e});
+  g.add_node("Add", {e, a}, {f});
+  g.outputs.push_back(f);
+  return g;
+}
+
+TEST(Planner, ViewOpsAliasTheirInput) {
+  ir::Graph g = view_chain_graph();
+  const int a = g.find_value("a")->id, b = g.find_value("b")->id, c = g.find_value("c")->id, e = g.find_value("e")->id;
+  MemoryPlan plain = plan_memory(g);
+  ASSERT_TRUE(plain.complete);
+  EXPECT_EQ(plain.alias_of[static_cast<size_t>(b)], -1);
+  EXPECT_NE(plain.offset[static_cast<size_t>(a)], plain.offset[static_cast<size_t>(b)]);
+  MemoryPlan plan = plan_memory(g, /*alias_views=*/true);
+  ASSERT_TRUE(plan.complete);
+  EXPECT_EQ(plan.alias_of[static_cast<size_t>(b)], a);
+  EXPECT_EQ(plan.alias_of[static_cast<size_t>(e)], c);
+  EXPECT_EQ(plan.offset[static_cast<size_t>(b)], plan.offset[static_cast<size_t>(a)]);
+  EXPECT_EQ(plan.offset[static_cast<size_t>(e)], plan.offset[static_cast<size_t>(c)]);
+  EXPECT_NE(plan.offset[static_cast<size_t>(c)], plan.offset[static_cast<size_t>(a)]);  // a is read by the Add
+  EXPECT_EQ(plan.arena_bytes, 2 * 64);  // two 48-byte blocks, 64-byte aligned, instead of four
+}
+
+TEST(Session, ReshapeViewsKeepTheirInput) {
+  auto sess = Session::from_graph(view_chain_graph());
+  std::vector<float> xv(12);
+  for (int i = 0; i < 12; ++i) xv[static_cast<size_t>(i)] = static_cast<float>(i) - 5.5f;
+  for (int rep = 0; rep < 2; ++rep) {  // the second run reuses the arena
+    auto out = sess->run({{"x", Tensor::from_vector<float>({12}, xv)}});
+    for (int i = 0; i < 12; ++i) {
+      const float r = std::max(xv[static_cast<size_t>(i)], 0.0f);
+      EXPECT_EQ(out[0].data<float>()[i], r * r + r) << i;
+    }
+  }
 }
 
 TEST(ThreadPool, CoversRangeExactlyOnceFromConcurrentCallers) {
