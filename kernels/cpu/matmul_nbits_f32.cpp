@@ -9,8 +9,11 @@
 // accuracy_level 4 (ONNX Runtime's "int8 compute") with M >= kGemmRows: int8 activations per row and block,
 // u8 x s8 integer tiles (matmul_nbits_q8__avx2.cpp, vpdpbusd on VNNI CPUs); not exact, so tested against a
 // simulation.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "kernels/cpu/gemm_f32.h"
 #include "kernels/cpu/matmul_nbits_f32.h"
@@ -104,15 +107,37 @@ Status nbits_prepare(const KernelQuery& q, std::shared_ptr<const void>& state) {
       w->zeros[i] = z;
     }
   }
+  // Integer zero points: the wide VNNI tile's start values corr (padding codes 0 count as code - zero too, as
+  // the unpacked s8 panel has them).
+  w->int_zeros = std::all_of(w->zeros.begin(), w->zeros.end(),
+                             [](float z) { return z >= 0.0f && z <= 15.0f && z == std::nearbyint(z); });
+  if (w->int_zeros) {
+    w->corr.assign(w->scales.size(), 0);
+    for (int64_t p = 0; p < w->panels; ++p)
+      for (int64_t blk = 0; blk < s.k_blocks; ++blk)
+        for (int64_t col = 0; col < kNbitsPanel; ++col) {
+          const size_t i = static_cast<size_t>((p * s.k_blocks + blk) * kNbitsPanel + col);
+          const int32_t z = static_cast<int32_t>(w->zeros[i]);
+          int32_t sum = 0;
+          for (int64_t k = blk * s.block; k < (blk + 1) * s.block; ++k) {
+            const uint8_t byte = w->codes[static_cast<size_t>((p * w->k_pad + k) * 8 + col % 8)];
+            sum += (col >= 8 ? byte >> 4 : byte & 15) - z;
+          }
+          w->corr[i] = -128 * sum;
+        }
+  }
   state = w;
   return Status::ok();
 }
 
-// accuracy_level 4: A quantized to int8 per row and block (matmul_nbits_f32.h), AVX2 u8 x s8 tiles.
+// accuracy_level 4: A quantized to int8 per row and block (matmul_nbits_f32.h). Wide AVX-512 VNNI tiles (8x16,
+// s8 weights, u8 activations) when the CPU has VNNI and the zero points are integers, else 4x16 tiles
+// (vpmaddubsw or vpdpbusd on ymm).
 template <class Parallel>
-void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, const float* a, int64_t m, const float* bias, float* y,
-            Parallel& parallel) {
+void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, bool wide, const float* a, int64_t m, const float* bias,
+            float* y, Parallel& parallel) {
   const int64_t k = w.k, kb = w.k_blocks, n = w.n;
+  const int64_t rows = wide ? kNbitsQ8WideRows : kNbitsQ8Rows;
   thread_local std::vector<int8_t> aq;
   thread_local std::vector<float> sa, asum;
   aq.resize(static_cast<size_t>(m * w.k_pad));
@@ -121,19 +146,25 @@ void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, const float* a, int64_t m,
   int8_t* aqp = aq.data();
   float *sap = sa.data(), *asump = asum.data();
   parallel(m, [&](int64_t i0, int64_t i1) {
-    matmul_nbits_quantize_rows_q8__avx2(a, k, w.block, kb, w.k_pad, i0, i1, aqp, sap, asump);
+    matmul_nbits_quantize_rows_q8__avx2(a, k, w.block, kb, w.k_pad, i0, i1, aqp, sap, asump, wide);
   });
   parallel(w.panels, [&](int64_t p0, int64_t p1) {
     thread_local std::vector<uint8_t> wq_buf;
     wq_buf.resize(static_cast<size_t>(w.k_pad * 16 + 64));
     uint8_t* wq = wq_buf.data() + (64 - reinterpret_cast<uintptr_t>(wq_buf.data()) % 64) % 64;  // 64-byte aligned
-    alignas(64) float tile[kNbitsQ8Rows * kNbitsPanel];
+    alignas(64) float tile[kNbitsQ8WideRows * kNbitsPanel];
     for (int64_t p = p0; p < p1; ++p) {
-      matmul_nbits_unpack_panel_u8__avx2(w, p, wq);
+      if (wide) matmul_nbits_unpack_panel_s8__avx512vnni(w, p, reinterpret_cast<int8_t*>(wq));
+      else matmul_nbits_unpack_panel_u8__avx2(w, p, wq);
       const int64_t j0 = p * kNbitsPanel, nv = std::min<int64_t>(kNbitsPanel, n - j0);
-      for (int64_t i0 = 0; i0 < m; i0 += kNbitsQ8Rows) {
-        const int64_t mr = std::min(kNbitsQ8Rows, m - i0);
-        q8_tile(w, p, wq, aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, asump + i0 * kb, mr, tile);
+      for (int64_t i0 = 0; i0 < m; i0 += rows) {
+        const int64_t mr = std::min(rows, m - i0);
+        if (wide)
+          matmul_nbits_q8_wide_tile__avx512vnni(w, p, reinterpret_cast<const int8_t*>(wq),
+                                                reinterpret_cast<const uint8_t*>(aqp + i0 * w.k_pad), w.k_pad,
+                                                sap + i0 * kb, mr, tile);
+        else
+          q8_tile(w, p, wq, aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, asump + i0 * kb, mr, tile);
         for (int64_t r = 0; r < mr; ++r) {
           float* __restrict yr = y + (i0 + r) * n + j0;
           const float* __restrict tr = tile + r * kNbitsPanel;
@@ -196,7 +227,7 @@ Status nbits_run(KernelContext& ctx) {
   };
   const NbitsQ8Tile q8_tile = ctx.node.attr_int("accuracy_level", 0) == 4 ? matmul_nbits_q8_tile_for_cpu() : nullptr;
   if (m >= kGemmRows && q8_tile) {
-    run_q8(*w, q8_tile, a, m, bias, y, parallel);
+    run_q8(*w, q8_tile, matmul_nbits_q8_wide_for_cpu(*w), a, m, bias, y, parallel);
   } else if (m < kGemmRows) {
     thread_local std::vector<float> arow, yrow;
     arow.assign(static_cast<size_t>(w->k_pad), 0.0f);
@@ -251,6 +282,12 @@ NbitsQ8Tile matmul_nbits_q8_tile_for_cpu() {
   if (isa >= Isa::kAvx2 && cpu_features().avxvnni) return matmul_nbits_q8_tile__avxvnni;
   if (isa >= Isa::kAvx2) return matmul_nbits_q8_tile__avx2;
   return nullptr;
+}
+
+bool matmul_nbits_q8_wide_for_cpu(const Int4Panels& w) {
+  if (!w.int_zeros || max_isa() < Isa::kAvx512Vnni) return false;
+  const char* env = std::getenv("JOULE_NBITS_Q8_TILE");  // "4x16": the narrow tiles (for comparisons)
+  return !(env && std::string(env) == "4x16");
 }
 
 void register_cpu_matmul_nbits(KernelRegistry& r) {

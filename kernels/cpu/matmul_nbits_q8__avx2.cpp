@@ -62,10 +62,12 @@ struct DotAvx2 {
 }  // namespace
 
 void matmul_nbits_quantize_rows_q8__avx2(const float* a, int64_t k, int64_t block, int64_t k_blocks, int64_t k_pad,
-                                         int64_t i0, int64_t i1, int8_t* aq, float* sa, float* asum) {
+                                         int64_t i0, int64_t i1, int8_t* aq, float* sa, float* asum,
+                                         bool offset128) {
   thread_local std::vector<float> row;
   row.assign(static_cast<size_t>(k_pad), 0.0f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m128i flip = _mm_set1_epi8(offset128 ? static_cast<char>(0x80) : 0);  // s8 ^ 0x80 = u8 s8 + 128
   for (int64_t i = i0; i < i1; ++i) {
     std::copy(a + i * k, a + (i + 1) * k, row.begin());
     for (int64_t b = 0; b < k_blocks; ++b) {
@@ -83,7 +85,7 @@ void matmul_nbits_quantize_rows_q8__avx2(const float* a, int64_t k, int64_t bloc
         __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c), inv));  // round to nearest even
         sum = _mm256_add_epi32(sum, v);
         __m128i v16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(q + c), _mm_packs_epi16(v16, v16));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(q + c), _mm_xor_si128(_mm_packs_epi16(v16, v16), flip));
       }
       __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
       s4 = _mm_hadd_epi32(s4, s4);

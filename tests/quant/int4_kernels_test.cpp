@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -118,6 +119,23 @@ Status run_kernel(const KernelDef& k, const NbitsCase& c, ThreadPool* pool, Tens
   for (const Tensor& t : c.inputs) ctx.inputs.push_back(t.defined() ? &t : nullptr);
   return k.run(ctx);
 }
+
+// Sets an environment variable for one scope (restores the old value).
+struct EnvGuard {
+  std::string name, old;
+  bool had;
+  EnvGuard(const char* n, const char* v) : name(n) {
+    const char* o = std::getenv(n);
+    had = o != nullptr;
+    if (had) old = o;
+    if (v) setenv(n, v, 1);
+    else unsetenv(n);
+  }
+  ~EnvGuard() {
+    if (had) setenv(name.c_str(), old.c_str(), 1);
+    else unsetenv(name.c_str());
+  }
+};
 
 float at(const Tensor& t, int64_t i) { return t.dtype() == DType::kF16 ? static_cast<float>(t.data<Half>()[i]) : t.data<float>()[i]; }
 
@@ -258,13 +276,47 @@ TEST(MatMulNBits, Int8ActivationPathMatchesSimulation) {
   const int64_t shapes[][4] = {{4, 17, 100, 32},   {17, 255, 255, 64}, {40, 33, 1023, 128}, {5, 16, 512, 256},
                                {9, 3, 48, 16},     {255, 1023, 96, 32}, {255, 17, 130, 64}, {17, 1023, 256, 256},
                                {17, 1, 200, 128},  {6, 3, 33, 16},     {255, 3, 1023, 32}};
+  // Tile variants this CPU runs: the wide AVX-512 VNNI 8x16 tile (default with VNNI), the 4x16 tile with
+  // vpdpbusd (JOULE_NBITS_Q8_TILE=4x16) and the AVX2 4x16 tile (JOULE_ISA=avx2); all must agree bitwise.
+  struct Variant {
+    const char* name;
+    const char* isa;
+    const char* tile;
+  };
+  std::vector<Variant> variants = {{"avx2 4x16", "avx2", nullptr}};
+  if (max_isa() >= Isa::kAvx512Vnni) {
+    variants.push_back({"avx512vnni 4x16", nullptr, "4x16"});
+    variants.push_back({"avx512vnni wide 8x16", nullptr, nullptr});
+  } else {
+    std::printf("[ int4 ] SKIP the AVX-512 VNNI tiles in the int8-activation path: this CPU (or JOULE_ISA) allows %s\n",
+                std::string(isa_name(max_isa())).c_str());
+  }
   int i = 0;
-  for (auto& sh : shapes) {
+  for (auto& sh : shapes)
+  for (int half_zero = 0; half_zero < 2; ++half_zero) {
     Zp zp = i % 3 == 0 ? Zp::kNone : i % 3 == 1 ? Zp::kPacked : Zp::kFloat;
+    if (half_zero && zp != Zp::kFloat) continue;
     NbitsCase c = make_nbits_case(sh[0], sh[1], sh[2], sh[3], zp, i == 4, i % 2 == 0, false, rng);
-    ++i;
+    if (!half_zero) ++i;
+    if (half_zero) {  // non-integer zero points: the wide tile cannot take them (falls back to 4x16)
+      Tensor& z = c.inputs[3];
+      for (int64_t j = 0; j < z.numel(); ++j) {
+        const float zz = at(z, j) + 0.5f;
+        if (z.dtype() == DType::kF16) z.data<Half>()[j] = Half(zz);
+        else z.data<float>()[j] = zz;
+      }
+      const int64_t n = sh[1], k = sh[2], kb = (k + sh[3] - 1) / sh[3];
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < k; ++j)
+          c.w[static_cast<size_t>(r * k + j)] -= 0.5f * at(c.inputs[2], r * kb + j / sh[3]);
+      c.what += " (zero + 0.5)";
+    }
     c.node->attrs["accuracy_level"] = ir::Attribute::of_int(4);
-    SCOPED_TRACE(c.what);
+    Tensor first;
+    for (const Variant& v : variants) {
+    EnvGuard isa_env("JOULE_ISA", v.isa ? v.isa : std::getenv("JOULE_ISA"));
+    EnvGuard tile_env("JOULE_NBITS_Q8_TILE", v.tile);
+    SCOPED_TRACE(c.what + " " + v.name);
     Tensor got1, got2, got3, want;
     ASSERT_TRUE(run_kernel(*fast, c, &pool1, got1).is_ok());
     ASSERT_TRUE(run_kernel(*fast, c, &pool2, got2).is_ok());
@@ -295,6 +347,9 @@ TEST(MatMulNBits, Int8ActivationPathMatchesSimulation) {
     }
     EXPECT_LE(rel_error(got1, sim), c.out_dtype == DType::kF16 ? 1e-3 : 1e-5);
     EXPECT_LE(rel_error(got1, want), 0.05) << "int8 activations drift too far from the float reference";
+    if (!first.defined()) first = got1;
+    else EXPECT_EQ(std::memcmp(first.raw(), got1.raw(), got1.nbytes()), 0) << v.name << " differs from " << variants[0].name;
+    }
   }
 }
 
@@ -346,5 +401,66 @@ TEST(MatMulNBits, VnniTilesMatchAvx2Tile) {
       }
     }
   }
+#endif
+}
+
+// The wide AVX-512 VNNI tile (8x16, s8 weights x u8 activations, zero points folded into the start value)
+// against the AVX2 4x16 tile, bitwise, on odd shapes: every row count 1..8, K a multiple of the block and not,
+// blocks 16-256, symmetric / packed u8 / integer float zero points.
+TEST(MatMulNBits, WideVnniTileMatchesAvx2Tile) {
+#if !JOULE_WITH_SIMD
+  GTEST_SKIP() << "built without SIMD kernels (JOULE_SIMD=OFF)";
+#else
+  const KernelDef* fast = nullptr;
+  for (const KernelDef* k : KernelRegistry::builtin().all())
+    if (k->op_type == "MatMulNBits" && k->name == "matmul_nbits_f32__avx2") fast = k;
+  if (!fast) GTEST_SKIP() << "built without SIMD kernels";
+  if (max_isa() < Isa::kAvx512Vnni)
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU (or JOULE_ISA=" << isa_name(max_isa()) << "): the wide tile cannot run here";
+  std::mt19937 rng(13);
+  // {M, N, K, block}
+  const int64_t shapes[][4] = {{1, 1, 32, 32},    {3, 17, 100, 32},  {8, 33, 255, 64},  {17, 255, 1023, 128},
+                               {15, 16, 513, 256}, {9, 40, 48, 16},   {23, 1, 130, 16},  {255, 17, 384, 32},
+                               {7, 3, 1023, 256}, {16, 64, 1536, 32}};
+  int i = 0, tiles = 0;
+  for (auto& sh : shapes) {
+    const Zp zp = i % 3 == 0 ? Zp::kNone : i % 3 == 1 ? Zp::kPacked : Zp::kFloat;
+    ++i;
+    NbitsCase c = make_nbits_case(sh[0], sh[1], sh[2], sh[3], zp, false, false, false, rng);
+    SCOPED_TRACE(c.what);
+    std::shared_ptr<const void> state;
+    ASSERT_TRUE(fast->prepare(query_of(c), state).is_ok());
+    const auto& w = *static_cast<const cpu::Int4Panels*>(state.get());
+    ASSERT_TRUE(w.int_zeros);
+    EXPECT_TRUE(cpu::matmul_nbits_q8_wide_for_cpu(w));
+    const int64_t m = sh[0];
+    std::vector<int8_t> aq(static_cast<size_t>(m * w.k_pad)), au(aq.size());
+    std::vector<float> sa(static_cast<size_t>(m * w.k_blocks)), asum(sa.size()), sa2(sa.size()), asum2(sa.size());
+    cpu::matmul_nbits_quantize_rows_q8__avx2(c.inputs[0].data<float>(), w.k, w.block, w.k_blocks, w.k_pad, 0, m, aq.data(),
+                                             sa.data(), asum.data());
+    cpu::matmul_nbits_quantize_rows_q8__avx2(c.inputs[0].data<float>(), w.k, w.block, w.k_blocks, w.k_pad, 0, m, au.data(),
+                                             sa2.data(), asum2.data(), true);
+    for (size_t j = 0; j < aq.size(); ++j)
+      ASSERT_EQ(static_cast<int>(static_cast<uint8_t>(au[j])), aq[j] + 128) << "offset activations at " << j;
+    std::vector<uint8_t> wq(static_cast<size_t>(w.k_pad * 16));
+    std::vector<int8_t> ws(wq.size());
+    for (int64_t p = 0; p < w.panels; ++p) {
+      cpu::matmul_nbits_unpack_panel_u8__avx2(w, p, wq.data());
+      cpu::matmul_nbits_unpack_panel_s8__avx512vnni(w, p, ws.data());
+      for (int64_t i0 = 0; i0 < m; i0 += cpu::kNbitsQ8WideRows) {
+        const int64_t mr = std::min(cpu::kNbitsQ8WideRows, m - i0);
+        float want[8 * 16], got[8 * 16];
+        for (int64_t j0 = 0; j0 < mr; j0 += cpu::kNbitsQ8Rows)
+          cpu::matmul_nbits_q8_tile__avx2(w, p, wq.data(), aq.data() + (i0 + j0) * w.k_pad, w.k_pad,
+                                          sa.data() + (i0 + j0) * w.k_blocks, asum.data() + (i0 + j0) * w.k_blocks,
+                                          std::min(cpu::kNbitsQ8Rows, mr - j0), want + j0 * 16);
+        cpu::matmul_nbits_q8_wide_tile__avx512vnni(w, p, ws.data(), reinterpret_cast<const uint8_t*>(au.data()) + i0 * w.k_pad,
+                                                   w.k_pad, sa.data() + i0 * w.k_blocks, mr, got);
+        EXPECT_EQ(std::memcmp(want, got, sizeof(float) * 16 * mr), 0) << "panel " << p << " rows " << i0 << "+" << mr;
+        ++tiles;
+      }
+    }
+  }
+  std::printf("[ int4 ] wide VNNI tile: %d tiles bitwise equal to the AVX2 tile\n", tiles);
 #endif
 }
