@@ -83,6 +83,9 @@ struct KernelDef {
   /// says so, the session drops the constant's storage after build (release_packed_constants in
   /// runtime/graph_plan.h). Leave it 0 for a kernel that may read the original at run time.
   uint32_t packed_inputs = 0;
+  /// run() writes every element of each output it is handed and never reads one first, on every path
+  /// (fallbacks included), so the session need not zero the buffer beforehand.
+  bool overwrites_outputs = false;
 };
 
 /// `def` with KernelDef::packed_inputs = `mask` (for registrations written as aggregate initialisers).

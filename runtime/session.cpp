@@ -77,7 +77,7 @@ struct PlannedAllocator final : StepAllocator {
       Tensor& b = *(*bound)[static_cast<size_t>(id)];
       if (b.dtype() == dtype && b.shape() == shape) {
         out = b;  // shares the caller's storage: the kernel writes straight into it
-        std::memset(out.raw(), 0, out.nbytes());
+        if (!step->kernel->overwrites_outputs) std::memset(out.raw(), 0, out.nbytes());
         return Status::ok();
       }
     }
@@ -86,7 +86,8 @@ struct PlannedAllocator final : StepAllocator {
       if (d.dtype == dtype && d.shape == shape) {
         std::byte* p = arena + plan->offset[static_cast<size_t>(id)];
         // A view (plan->alias_of) shares its input's bytes: zeroing them would destroy the input.
-        if (plan->alias_of[static_cast<size_t>(id)] < 0) std::memset(p, 0, storage_bytes(dtype, shape_numel(shape)));
+        if (plan->alias_of[static_cast<size_t>(id)] < 0 && !step->kernel->overwrites_outputs)
+          std::memset(p, 0, storage_bytes(dtype, shape_numel(shape)));
         out = Tensor::from_shared(dtype, shape, arena_owner, p);
         return Status::ok();
       }

@@ -81,8 +81,11 @@ template <int U>
 void add_variant(KernelRegistry& r, const char* name) {
   const Isa isa = ukernel(U).isa;
   // B (input 1) packed in prepare; a constant B keeps its K and N, so run() always uses the pack.
-  r.add(with_packed_inputs({"joule", "MatMulBias", name, Device::kCpu, isa, 10 + static_cast<int>(isa), accepts, prepare<U>, run<U>},
-                           1u << 1));
+  // The GEMM writes every element of Y (k == 0: zeros, then the bias): Y need not be zeroed first.
+  KernelDef d = with_packed_inputs(
+      {"joule", "MatMulBias", name, Device::kCpu, isa, 10 + static_cast<int>(isa), accepts, prepare<U>, run<U>}, 1u << 1);
+  d.overwrites_outputs = true;
+  r.add(std::move(d));
 }
 
 }  // namespace

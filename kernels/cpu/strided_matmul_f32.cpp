@@ -81,7 +81,9 @@ Status run(KernelContext& ctx) {
 template <int U>
 void add_variant(KernelRegistry& r, const char* name) {
   const Isa isa = ukernel(U).isa;
-  r.add({"joule", "StridedMatMul", name, Device::kCpu, isa, 10 + static_cast<int>(isa), accepts, nullptr, run<U>});
+  KernelDef d{"joule", "StridedMatMul", name, Device::kCpu, isa, 10 + static_cast<int>(isa), accepts, nullptr, run<U>};
+  d.overwrites_outputs = true;  // every element of Y is a GEMM result (k == 0: zero)
+  r.add(std::move(d));
 }
 
 }  // namespace
