@@ -8,8 +8,8 @@
 //   2. 36 (16) GEMMs M_e[OC, Tpad] = U_e x V_e on the packed micro-kernel (units: e), U_e = G g G^T per
 //      (oc, ic) transformed and packed as the A operand once at prepare;
 //   3. output transform A^T M A + bias + Relu/Clip into NCHW (units: output channels).
-// The AVX-512 kernels run the 6x16 micro-kernel instead of 12x32 where 32-lane panels would pad the
-// tiles by 1.5x or more (pick_ukernel: 16 tiles, i.e. 14x14 planes in F4 and 7x7 ones in F2).
+// The AVX-512 kernels run the 6x16 micro-kernel instead of 12x32 where 12x32 tiles would pad the GEMMs
+// (OC x tiles) by 10% more (pick_ukernel: 14x14 planes in F4, 7x7 ones in F2, ResNet's 56x56 stage).
 // Error: about 5x that of the direct conv (transform constants up to 8; tests/kernels/conv_winograd_test.cpp).
 #include <algorithm>
 #include <memory>
@@ -106,15 +106,20 @@ struct WinogradWeights {
   std::vector<float> u;
 };
 
-// The micro-kernel for T tiles, up to index U: the widest one (12x32 on AVX-512) unless its NR pads the
-// tiles to at least 1.5x what the next narrower one pads them to (T = 16: 32 vs 16 lanes, the 4x4 tiles
-// of a 14x14 plane and the 2x2 tiles of a 7x7 one), since each GEMM computes every padded lane.
+// The micro-kernel for T tiles and OC output channels, up to index U: the widest one (12x32 on AVX-512)
+// unless its padded GEMM area (OC rounded up to MR times T rounded up to NR; each GEMM computes every
+// padded lane and row) is 10% or more above the next narrower one's. On Zen 4 that picks 6x16 for the
+// 16 tiles of 14x14 planes in F4 and 7x7 ones in F2 (32 vs 16 lanes: 2x) and for ResNet's 56x56 stage
+// (196 tiles, OC 64: 72 x 224 vs 66 x 208, 1.17x; measured 4.7-4.9 -> 3.9-4.4 ms for its three convs),
+// and keeps 12x32 for 28x28 (49 tiles, OC 128: 132 x 64 either way).
 template <int U>
-int pick_ukernel(int64_t tiles) {
+int pick_ukernel(int64_t tiles, int64_t oc) {
   int u = U;
   while (u > 0) {
-    const int64_t wide = ceil_div(tiles, ukernel(u).nr) * ukernel(u).nr, narrow = ceil_div(tiles, ukernel(u - 1).nr) * ukernel(u - 1).nr;
-    if (2 * wide < 3 * narrow) break;
+    const GemmUkernel &w = ukernel(u), &n = ukernel(u - 1);
+    const int64_t wide = ceil_div(tiles, w.nr) * w.nr * ceil_div(oc, w.mr) * w.mr;
+    const int64_t narrow = ceil_div(tiles, n.nr) * n.nr * ceil_div(oc, n.mr) * n.mr;
+    if (10 * wide < 11 * narrow) break;
     --u;
   }
   return u;
@@ -150,7 +155,7 @@ Status winograd_prepare(const KernelQuery& q, std::shared_ptr<const void>& state
   const TensorDesc& x = q.inputs[0];
   WinogradGeom g;
   if (x.rank_known && x.rank() == 4 && x.shape[2] > 0 && x.shape[3] > 0 && winograd_geometry(q.node, x.shape[2], x.shape[3], F, g, nullptr))
-    ww->ukernel = pick_ukernel<U>(g.T);
+    ww->ukernel = pick_ukernel<U>(g.T, w->dim(0));
   transform_weights<F>(ukernel(ww->ukernel), w->data<float>(), w->dim(0), w->dim(1), ww->u, ww->per_e);
   state = ww;
   return Status::ok();
@@ -250,7 +255,7 @@ Status winograd_run(KernelContext& ctx) {
   auto* ww = static_cast<const WinogradWeights*>(ctx.state);
   if (ww && ww->w_shape != w.shape()) ww = nullptr;
   // Prepared weights fix the micro-kernel (any one computes any plane); else pick it for this plane.
-  const GemmUkernel& uk = ukernel(ww ? ww->ukernel : pick_ukernel<U>(g.T));
+  const GemmUkernel& uk = ukernel(ww ? ww->ukernel : pick_ukernel<U>(g.T, OC));
   thread_local std::vector<float> u_run, v, m;
   const float* u = ww ? ww->u.data() : nullptr;
   int64_t per_e = ww ? ww->per_e : 0;

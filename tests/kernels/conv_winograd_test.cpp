@@ -107,7 +107,8 @@ TEST(ConvWinograd, MatchesReferenceOnOddShapes) {
       {1, 255, 17, 5, 3, {1, 1, 1, 1}, false, ""},  // deep reduction on a tiny plane
       {1, 65, 18, 7, 7, {1, 1, 1, 1}, true, "Relu"},  // ResNet's 7x7 stage shape class (F(2x2) picks it)
       {1, 17, 19, 14, 14, {1, 1, 1, 1}, true, ""},    // 16 tiles of 4x4: the AVX-512 kernels take 6x16 panels
-      {1, 33, 17, 29, 27, {1, 1, 1, 1}, false, "Relu"},  // 56 tiles of 4x4: 12x32 panels (64 lanes either way)
+      {1, 33, 24, 29, 27, {1, 1, 1, 1}, false, "Relu"},  // 56 tiles of 4x4, OC 24: 12x32 panels (64 x 24 either way)
+      {1, 19, 13, 32, 32, {1, 1, 1, 1}, true, "Clip"},   // 64 tiles, OC 13: 6x16 panels (rows 24 vs 18)
   };
   std::mt19937 rng(2024);
   ThreadPool pool1(1), pool2(2), pool3(3);
