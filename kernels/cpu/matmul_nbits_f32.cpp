@@ -148,15 +148,47 @@ void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, bool wide, const float* a,
   parallel(m, [&](int64_t i0, int64_t i1) {
     matmul_nbits_quantize_rows_q8__avx2(a, k, w.block, kb, w.k_pad, i0, i1, aqp, sap, asump, wide);
   });
+  auto store = [&](const float* tile, int64_t ld, int64_t i0, int64_t mr, int64_t j0, int64_t cols) {
+    const int64_t nv = std::min<int64_t>(cols, n - j0);
+    for (int64_t r = 0; r < mr; ++r) {
+      float* __restrict yr = y + (i0 + r) * n + j0;
+      const float* __restrict tr = tile + r * ld;
+      if (bias && nv == kNbitsPanel) {
+        const float* __restrict br = bias + j0;
+        for (int64_t j = 0; j < kNbitsPanel; ++j) yr[j] = tr[j] + br[j];  // vectorized: fixed trip count
+      } else if (bias && nv == 2 * kNbitsPanel) {
+        const float* __restrict br = bias + j0;
+        for (int64_t j = 0; j < 2 * kNbitsPanel; ++j) yr[j] = tr[j] + br[j];
+      } else if (bias) {
+        for (int64_t j = 0; j < nv; ++j) yr[j] = tr[j] + bias[j0 + j];
+      } else {
+        std::copy(tr, tr + nv, yr);
+      }
+    }
+  };
+  const char* tile_env = std::getenv("JOULE_NBITS_Q8_TILE");  // "8x16": wide tiles, one panel at a time
+  const bool pairs = wide && !(tile_env && std::string(tile_env) == "8x16");
   parallel(w.panels, [&](int64_t p0, int64_t p1) {
     thread_local std::vector<uint8_t> wq_buf;
-    wq_buf.resize(static_cast<size_t>(w.k_pad * 16 + 64));
+    wq_buf.resize(static_cast<size_t>(2 * w.k_pad * 16 + 64));
     uint8_t* wq = wq_buf.data() + (64 - reinterpret_cast<uintptr_t>(wq_buf.data()) % 64) % 64;  // 64-byte aligned
-    alignas(64) float tile[kNbitsQ8WideRows * kNbitsPanel];
-    for (int64_t p = p0; p < p1; ++p) {
+    alignas(64) float tile[std::max(kNbitsQ8WideRows * kNbitsPanel, kNbitsQ8Wide2Rows * 2 * kNbitsPanel)];
+    for (int64_t p = p0; p < p1;) {
+      if (pairs && p + 1 < p1) {  // two panels: 6 x 32 tiles
+        matmul_nbits_unpack_panel_s8__avx512vnni(w, p, reinterpret_cast<int8_t*>(wq));
+        matmul_nbits_unpack_panel_s8__avx512vnni(w, p + 1, reinterpret_cast<int8_t*>(wq + w.k_pad * 16));
+        for (int64_t i0 = 0; i0 < m; i0 += kNbitsQ8Wide2Rows) {
+          const int64_t mr = std::min(kNbitsQ8Wide2Rows, m - i0);
+          matmul_nbits_q8_wide2_tile__avx512vnni(w, p, reinterpret_cast<const int8_t*>(wq),
+                                                 reinterpret_cast<const uint8_t*>(aqp + i0 * w.k_pad), w.k_pad,
+                                                 sap + i0 * kb, mr, tile);
+          store(tile, 2 * kNbitsPanel, i0, mr, p * kNbitsPanel, 2 * kNbitsPanel);
+        }
+        p += 2;
+        continue;
+      }
       if (wide) matmul_nbits_unpack_panel_s8__avx512vnni(w, p, reinterpret_cast<int8_t*>(wq));
       else matmul_nbits_unpack_panel_u8__avx2(w, p, wq);
-      const int64_t j0 = p * kNbitsPanel, nv = std::min<int64_t>(kNbitsPanel, n - j0);
       for (int64_t i0 = 0; i0 < m; i0 += rows) {
         const int64_t mr = std::min(rows, m - i0);
         if (wide)
@@ -165,19 +197,9 @@ void run_q8(const Int4Panels& w, NbitsQ8Tile q8_tile, bool wide, const float* a,
                                                 sap + i0 * kb, mr, tile);
         else
           q8_tile(w, p, wq, aqp + i0 * w.k_pad, w.k_pad, sap + i0 * kb, asump + i0 * kb, mr, tile);
-        for (int64_t r = 0; r < mr; ++r) {
-          float* __restrict yr = y + (i0 + r) * n + j0;
-          const float* __restrict tr = tile + r * kNbitsPanel;
-          if (bias && nv == kNbitsPanel) {
-            const float* __restrict br = bias + j0;
-            for (int64_t j = 0; j < kNbitsPanel; ++j) yr[j] = tr[j] + br[j];  // vectorized: fixed trip count
-          } else if (bias) {
-            for (int64_t j = 0; j < nv; ++j) yr[j] = tr[j] + bias[j0 + j];
-          } else {
-            std::copy(tr, tr + nv, yr);
-          }
-        }
+        store(tile, kNbitsPanel, i0, mr, p * kNbitsPanel, kNbitsPanel);
       }
+      ++p;
     }
   });
 }

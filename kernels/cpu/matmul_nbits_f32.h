@@ -86,12 +86,18 @@ void matmul_nbits_unpack_panel_s8__avx512vnni(const Int4Panels& w, int64_t p, in
 /// sa [mr][k_blocks].
 void matmul_nbits_q8_wide_tile__avx512vnni(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* aq,
                                            int64_t lda, const float* sa, int64_t mr, float* ytile);
+/// The same for panels p and p + 1 (wq: two unpacked panels, the second at wq + k_pad * 16): ytile [mr][32],
+/// mr <= 6.
+constexpr int64_t kNbitsQ8Wide2Rows = 6;
+void matmul_nbits_q8_wide2_tile__avx512vnni(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* aq,
+                                            int64_t lda, const float* sa, int64_t mr, float* ytile);
 
 using NbitsQ8Tile = void (*)(const Int4Panels&, int64_t, const uint8_t*, const int8_t*, int64_t, const float*,
                              const float*, int64_t, float*);
 NbitsQ8Tile matmul_nbits_q8_tile_for_cpu();
 /// Whether the int8-activation path takes the wide AVX-512 VNNI tile for w: the CPU (or JOULE_ISA) allows
-/// avx512vnni, w.int_zeros, and JOULE_NBITS_Q8_TILE is not "4x16".
+/// avx512vnni, w.int_zeros, and JOULE_NBITS_Q8_TILE is not "4x16". Pairs of panels then run as 6x32 tiles
+/// (JOULE_NBITS_Q8_TILE=8x16: one panel at a time).
 bool matmul_nbits_q8_wide_for_cpu(const Int4Panels& w);
 
 }  // namespace joule::kernels::cpu

@@ -69,6 +69,56 @@ void wide_tile(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* 
   for (int r = 0; r < MR; ++r) _mm512_storeu_ps(ytile + r * 16, y[r]);
 }
 
+// Two panels (32 columns) x MR <= 6 rows: one activation broadcast feeds two vpdpbusd.
+template <int MR, int G>
+void wide2_tile(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* aq, int64_t lda, const float* sa,
+                float* ytile) {
+  const float *sc0 = w.panel_scales(p), *sc1 = w.panel_scales(p + 1);
+  const int32_t *cr0 = w.panel_corr(p), *cr1 = w.panel_corr(p + 1);
+  const int64_t kb = w.k_blocks, groups = G > 0 ? G : w.block / 4, pstride = w.k_pad * 16;
+  __m512 y[MR][2];
+  for (int r = 0; r < MR; ++r) y[r][0] = y[r][1] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < kb; ++b) {
+    const __m512i c0 = _mm512_loadu_si512(cr0 + b * 16), c1 = _mm512_loadu_si512(cr1 + b * 16);
+    __m512i acc[MR][2];
+    for (int r = 0; r < MR; ++r) {
+      acc[r][0] = c0;
+      acc[r][1] = c1;
+    }
+    const int8_t* wb = wq + b * w.block * 16;
+    const uint8_t* ab = aq + b * w.block;
+#pragma GCC unroll 8
+    for (int64_t g = 0; g < groups; ++g) {
+      const __m512i w0 = _mm512_loadu_si512(wb + g * 64), w1 = _mm512_loadu_si512(wb + pstride + g * 64);
+      for (int r = 0; r < MR; ++r) {
+        int32_t a4;
+        std::memcpy(&a4, ab + r * lda + g * 4, 4);
+        const __m512i av = _mm512_set1_epi32(a4);
+        acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
+        acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
+      }
+    }
+    const __m512 s0 = _mm512_loadu_ps(sc0 + b * 16), s1 = _mm512_loadu_ps(sc1 + b * 16);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 sab = _mm512_set1_ps(sa[r * kb + b]);
+      y[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][0]), _mm512_mul_ps(s0, sab), y[r][0]);
+      y[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][1]), _mm512_mul_ps(s1, sab), y[r][1]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    _mm512_storeu_ps(ytile + r * 32, y[r][0]);
+    _mm512_storeu_ps(ytile + r * 32 + 16, y[r][1]);
+  }
+}
+
+template <int MR>
+void wide2_tile_block(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* aq, int64_t lda, const float* sa,
+                      float* ytile) {
+  if (w.block == 32) wide2_tile<MR, 8>(w, p, wq, aq, lda, sa, ytile);
+  else if (w.block == 16) wide2_tile<MR, 4>(w, p, wq, aq, lda, sa, ytile);
+  else wide2_tile<MR, 0>(w, p, wq, aq, lda, sa, ytile);
+}
+
 template <int MR>
 void wide_tile_block(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* aq, int64_t lda, const float* sa,
                      float* ytile) {
@@ -105,6 +155,19 @@ void matmul_nbits_q8_wide_tile__avx512vnni(const Int4Panels& w, int64_t p, const
     case 6: wide_tile_block<6>(w, p, wq, aq, lda, sa, ytile); break;
     case 7: wide_tile_block<7>(w, p, wq, aq, lda, sa, ytile); break;
     default: wide_tile_block<8>(w, p, wq, aq, lda, sa, ytile); break;
+  }
+}
+
+void matmul_nbits_q8_wide2_tile__avx512vnni(const Int4Panels& w, int64_t p, const int8_t* wq, const uint8_t* aq,
+                                            int64_t lda, const float* sa, int64_t mr, float* ytile) {
+  static_assert(kNbitsQ8Wide2Rows == 6, "one instantiation per row count");
+  switch (mr) {
+    case 1: wide2_tile_block<1>(w, p, wq, aq, lda, sa, ytile); break;
+    case 2: wide2_tile_block<2>(w, p, wq, aq, lda, sa, ytile); break;
+    case 3: wide2_tile_block<3>(w, p, wq, aq, lda, sa, ytile); break;
+    case 4: wide2_tile_block<4>(w, p, wq, aq, lda, sa, ytile); break;
+    case 5: wide2_tile_block<5>(w, p, wq, aq, lda, sa, ytile); break;
+    default: wide2_tile_block<6>(w, p, wq, aq, lda, sa, ytile); break;
   }
 }
 

@@ -404,8 +404,8 @@ TEST(MatMulNBits, VnniTilesMatchAvx2Tile) {
 #endif
 }
 
-// The wide AVX-512 VNNI tile (8x16, s8 weights x u8 activations, zero points folded into the start value)
-// against the AVX2 4x16 tile, bitwise, on odd shapes: every row count 1..8, K a multiple of the block and not,
+// The wide AVX-512 VNNI tiles (8x16 and two-panel 6x32, s8 weights x u8 activations, zero points folded into
+// the start value) against the AVX2 4x16 tile, bitwise, on odd shapes: every row count 1..8, K a multiple of the block and not,
 // blocks 16-256, symmetric / packed u8 / integer float zero points.
 TEST(MatMulNBits, WideVnniTileMatchesAvx2Tile) {
 #if !JOULE_WITH_SIMD
@@ -457,6 +457,31 @@ TEST(MatMulNBits, WideVnniTileMatchesAvx2Tile) {
         cpu::matmul_nbits_q8_wide_tile__avx512vnni(w, p, ws.data(), reinterpret_cast<const uint8_t*>(au.data()) + i0 * w.k_pad,
                                                    w.k_pad, sa.data() + i0 * w.k_blocks, mr, got);
         EXPECT_EQ(std::memcmp(want, got, sizeof(float) * 16 * mr), 0) << "panel " << p << " rows " << i0 << "+" << mr;
+        ++tiles;
+      }
+    }
+    // The two-panel 6x32 tile against the same AVX2 tiles.
+    std::vector<int8_t> ws2(2 * ws.size());
+    for (int64_t p = 0; p + 1 < w.panels; p += 2) {
+      cpu::matmul_nbits_unpack_panel_s8__avx512vnni(w, p, ws2.data());
+      cpu::matmul_nbits_unpack_panel_s8__avx512vnni(w, p + 1, ws2.data() + w.k_pad * 16);
+      for (int64_t i0 = 0; i0 < m; i0 += cpu::kNbitsQ8Wide2Rows) {
+        const int64_t mr = std::min(cpu::kNbitsQ8Wide2Rows, m - i0);
+        float got[6 * 32];
+        cpu::matmul_nbits_q8_wide2_tile__avx512vnni(w, p, ws2.data(), reinterpret_cast<const uint8_t*>(au.data()) + i0 * w.k_pad,
+                                                    w.k_pad, sa.data() + i0 * w.k_blocks, mr, got);
+        for (int64_t h = 0; h < 2; ++h) {
+          cpu::matmul_nbits_unpack_panel_u8__avx2(w, p + h, wq.data());
+          for (int64_t j0 = 0; j0 < mr; j0 += cpu::kNbitsQ8Rows) {
+            float want[4 * 16];
+            const int64_t jr = std::min(cpu::kNbitsQ8Rows, mr - j0);
+            cpu::matmul_nbits_q8_tile__avx2(w, p + h, wq.data(), aq.data() + (i0 + j0) * w.k_pad, w.k_pad,
+                                            sa.data() + (i0 + j0) * w.k_blocks, asum.data() + (i0 + j0) * w.k_blocks, jr, want);
+            for (int64_t r = 0; r < jr; ++r)
+              EXPECT_EQ(std::memcmp(want + r * 16, got + (j0 + r) * 32 + h * 16, sizeof(float) * 16), 0)
+                  << "6x32 tile, panel " << p + h << " row " << i0 + j0 + r;
+          }
+        }
         ++tiles;
       }
     }
