@@ -2,6 +2,8 @@
 // See gemm_f32.h for the layouts.
 #include "kernels/cpu/gemm_f32.h"
 
+#include "kernels/cpu/gemv_f32.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -196,6 +198,8 @@ void gemm_f32_packed(const GemmUkernel& uk, int64_t m, int64_t n, int64_t k, con
                      const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool,
                      const float* packed_a) {
   if (m <= 0 || n <= 0) return;
+  // One row: the GEMV reads the packed panels directly (same sums, bitwise).
+  if (m == 1 && !packed_a && gemv_f32_packed(uk, n, k, a, a_cs, packed_b, c, ep, pool)) return;
   const int64_t mr = uk.mr, nr = uk.nr, kKc = kc_of(uk);
   const int64_t mpan = ceil_div(m, mr), npan = ceil_div(n, nr);
   const int threads = pool ? pool->threads() : 1;
