@@ -1,7 +1,8 @@
 // gemv_f32_nr32__avx512: one row of A against packed B panels [k][32] (the gemm_f32_12x32__avx512
-// packing). Two panels at a time: 4 zmm FMA chains (the FMA latency hidden), each started from zero per
+// packing). Four panels at a time (then 2, 1): 8 zmm FMA chains (the FMA latency hidden), each started from zero per
 // KC block and added to the running sum after it, as the 12x32 micro-kernel sums one C row: bitwise
-// equal to the GEMM. The last panel's tail columns are stored masked.
+// equal to the GEMM. The last panel's tail columns are stored masked. Software
+// prefetch 2 KiB ahead measured no gain (the four panel streams are sequential).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -60,6 +61,12 @@ inline void store32(float* y, int64_t nv, const __m512 (&v)[2]) {
 void gemv_f32_nr32__avx512(int64_t k, int64_t kc, const float* a, const float* b, int64_t npanels, float* y,
                            int64_t nv) {
   int64_t q = 0;
+  for (; q + 4 <= npanels; q += 4) {
+    __m512 tot[4][2];
+    panels<4>(k, kc, a, b + q * k * 32, tot);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) store32(y + (q + i) * 32, nv - (q + i) * 32, tot[i]);
+  }
   for (; q + 2 <= npanels; q += 2) {
     __m512 tot[2][2];
     panels<2>(k, kc, a, b + q * k * 32, tot);
