@@ -191,6 +191,23 @@ void im2col_packed_a(const float* x, int64_t icg, const ops::WindowGeometry& g, 
   }
 }
 
+// Writes the packed GEMM B panels (as im2col_packed) of a 1x1 conv without pads (any strides): row ic
+// of col is channel ic of x sampled at the output pixels' input offsets `src` (one per output pixel);
+// panels [q0, q1) of nr pixels, pixels past P zero.
+void pack_subsampled(const float* x, int64_t icg, int64_t in_plane, const int64_t* src, int64_t P, int64_t nr, int64_t q0,
+                     int64_t q1, float* dst) {
+  for (int64_t q = q0; q < q1; ++q) {
+    const int64_t p0 = q * nr, n = std::min(nr, P - p0);
+    const int64_t* sq = src + p0;
+    float* d = dst + q * icg * nr;
+    for (int64_t ic = 0; ic < icg; ++ic, d += nr) {
+      const float* xc = x + ic * in_plane;
+      for (int64_t j = 0; j < n; ++j) d[j] = xc[sq[j]];
+      for (int64_t j = n; j < nr; ++j) d[j] = 0.0f;
+    }
+  }
+}
+
 // Pixels x channels when it pads at least 20% fewer lanes than channels x pixels (see the top).
 bool pixels_by_channels(const GemmUkernel& uk, int64_t mg, int64_t pixels) {
   auto up = [](int64_t v, int64_t m) { return (v + m - 1) / m * m; };
@@ -345,7 +362,7 @@ Status conv_run(KernelContext& ctx) {
   // L2-sized pixel chunks (one GEMM per chunk) measured slower on Zen 3, as each chunk streams the weights again.
   const int64_t chunk = out_plane;
   const int64_t sw = g.strides[2];
-  if (narrow) col.resize(static_cast<size_t>(kdim * out_plane));
+  if (narrow && !one_by_one) col.resize(static_cast<size_t>(kdim * out_plane));
   if (!pointwise && !narrow && sw > 1) col.resize(static_cast<size_t>(icg * sw * g.in[1] * ((g.in[2] + sw - 1) / sw)));
   // Small weights (the 7x7 stem: 64 x 147) on a large plane: pixel chunks whose packed columns (and
   // output rows) stay in L2, each packed and multiplied by one thread (chunks split over the pool), so
@@ -398,6 +415,31 @@ Status conv_run(KernelContext& ctx) {
         } else {
           run_chunks(0, chunks);
         }
+        continue;
+      }
+      if (narrow && one_by_one) {
+        // Strided 1x1 (ResNet's projection shortcuts): the subsampled input goes straight into the
+        // panels (no im2col matrix + packing pass); panels split over the pool, each written by one thread.
+        thread_local std::vector<int64_t> src;
+        src.resize(static_cast<size_t>(out_plane));
+        {
+          int64_t p = 0;
+          for (int64_t od = 0; od < g.out[0]; ++od)
+            for (int64_t oh = 0; oh < g.out[1]; ++oh)
+              for (int64_t ow = 0; ow < g.out[2]; ++ow)
+                src[static_cast<size_t>(p++)] = ((od * g.strides[0]) * g.in[1] + oh * g.strides[1]) * g.in[2] + ow * g.strides[2];
+        }
+        const int64_t* sp = src.data();  // (thread_local: name it here, not inside the workers)
+        float* bp = bpack.data();
+        const int64_t panels = (out_plane + uk.nr - 1) / uk.nr;
+        auto pack_panels = [&](int64_t q0, int64_t q1) { pack_subsampled(xg, icg, in_plane, sp, out_plane, uk.nr, q0, q1, bp); };
+        if (ctx.pool && ctx.pool->threads() > 1 && panels > 1) {
+          ctx.pool->parallel_for(panels, 1, pack_panels);
+        } else {
+          pack_panels(0, panels);
+        }
+        gemm_f32_packed(uk, mg, out_plane, kdim, w.data<float>() + gi * mg * kdim, kdim, 1, bpack.data(), yg, out_plane, e,
+                        ctx.pool, wpack);
         continue;
       }
       if (narrow) {

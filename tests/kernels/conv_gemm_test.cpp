@@ -59,6 +59,8 @@ TEST(ConvGemm, LargePlanesAndStridesMatchReference) {
       {2, 3, 1, 157, 139, 5, 2, 2, false, true},     // 1 output channel, 2 images, chunked
       {1, 17, 33, 57, 55, 3, 2, 1, true, true},      // stride-2 3x3 (ResNet stage entry), not chunked
       {1, 33, 17, 15, 13, 1, 2, 0, true, false},     // stride-2 1x1 projection shortcut
+      {2, 19, 35, 67, 65, 1, 2, 0, false, true},     // stride-2 1x1, 1122 pixels: many panels + ragged tail, 2 images
+      {1, 7, 13, 20, 23, 1, 3, 0, true, true},       // stride-3 1x1, 7x8 pixels
       {1, 255, 3, 9, 7, 3, 2, 1, false, false},      // deep reduction on a small plane
   };
   std::mt19937 rng(77);
