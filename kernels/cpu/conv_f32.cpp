@@ -350,9 +350,9 @@ Status conv_run(KernelContext& ctx) {
       }
     return Status::ok();
   }
-  // 1x1 kernels with strides (ResNet's stride-2 projection shortcuts) take the same route: their
-  // im2col is just the subsampled input (a quarter of it at stride 2), while the column-phase split
-  // below would copy all of it first.
+  // 1x1 kernels with strides (ResNet's stride-2 projection shortcuts) do not take the column-phase
+  // split below (it would copy all of the input first): their B panels are just the subsampled input
+  // (a quarter of it at stride 2), written by pack_subsampled.
   bool one_by_one = g.kernel_size() == 1;
   for (size_t i = 0; i < 3; ++i) one_by_one = one_by_one && g.pad_begin[i] == 0 && g.pad_end[i] == 0;
   // Rows of 16 to 31 pixels (12x32 panels: ResNet's 28x28 / 14x14 stride-2 convs) are written straight into
@@ -443,7 +443,7 @@ Status conv_run(KernelContext& ctx) {
         continue;
       }
       if (narrow) {
-        // Output rows shorter than 16 (or a strided 1x1 kernel): a plain im2col (long
+        // Output rows shorter than 16: a plain im2col (long
         // contiguous runs per tap) and one packing pass beat writing many short segments into the panels.
         im2col(xg, icg, g, col.data());
         pack_b_f32(uk, col.data(), out_plane, 1, kdim, out_plane, bpack.data());
