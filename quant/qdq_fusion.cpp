@@ -236,6 +236,49 @@ bool fuse_lut(ir::Graph& g, const Uses& u, Node* f) {
   return true;
 }
 
+// DQ(a 8-bit) + DQ(b 8-bit) -> Add [-> Relu|Clip] -> Q (the residual Add of a QDQ ResNet): joule.QAdd. Same
+// static shapes only (no broadcasting), per-tensor parameters, each intermediate read once.
+bool fuse_add(ir::Graph& g, const Uses& u, Node* n) {
+  if (!is_op(n, "Add") || n->inputs.size() != 2 || n->outputs.size() != 1 || !n->outputs[0] || n->inputs[0] == n->inputs[1]) return false;
+  QParams pa, pb, py;
+  for (int i = 0; i < 2; ++i) {
+    Value* v = n->inputs[size_t(i)];
+    if (!v || u.sole_reader(v) != n) return false;
+    if (!dequantized(g, v, false, i == 0 ? pa : pb) || (i == 0 ? pa : pb).axis >= 0) return false;
+  }
+  const ir::TensorDesc &ad = pa.q->desc, &bd = pb.q->desc;
+  if (!ad.rank_known || !bd.rank_known || ad.shape != bd.shape) return false;
+  for (int64_t d : ad.shape)
+    if (d < 0) return false;
+  Node* next = u.sole_reader(n->outputs[0]);
+  Node* act = nullptr;
+  float lo, hi;
+  if (next && activation(next, lo, hi) && next->outputs.size() == 1) {
+    act = next;
+    next = u.sole_reader(act->outputs[0]);
+  }
+  if (!is_op(next, "QuantizeLinear") || next->inputs[0] != (act ? act->outputs[0] : n->outputs[0])) return false;
+  Value* yq = next->outputs[0];
+  if (!yq || !is_8bit(yq->desc.dtype)) return false;
+  if (!read_params(g, next, yq, yq->desc.dtype, -1, py) || py.axis >= 0) return false;
+  const float sa = pa.scale->constant.data<float>()[0], sb = pb.scale->constant.data<float>()[0], ys = py.scale->constant.data<float>()[0];
+  if (!(ys > 0.f) || !std::isfinite(sa / ys) || !std::isfinite(sb / ys)) return false;
+  int32_t tlo, thi;
+  kernels::quant::q_range(yq->desc.dtype, tlo, thi);
+  const int32_t yz = kernels::quant::load_q(py.zp->constant, 0);
+  Node* f = g.add_node("QAdd", {pa.q, pa.scale, pa.zp, pb.q, pb.scale, pb.zp, py.scale, py.zp}, {}, fused_name(n, "QAdd"), "joule");
+  if (act) {
+    f->attrs["qmin"] = ir::Attribute::of_int(quantize_bound(lo, ys, yz, tlo, thi));
+    f->attrs["qmax"] = ir::Attribute::of_int(quantize_bound(hi, ys, yz, tlo, thi));
+  }
+  g.remove_node(next);
+  if (act) g.remove_node(act);
+  g.remove_node(n);
+  f->outputs = {yq};
+  yq->producer = f;
+  return true;
+}
+
 // QLinearConv / QLinearMatMul with constant weights and scalar activation parameters: same inputs.
 bool fuse_qoperator(Node* n) {
   const bool conv = is_op(n, "QLinearConv"), mm = is_op(n, "QLinearMatMul");
@@ -314,7 +357,7 @@ Status fuse_qdq(ir::Graph& g, int* fused) {
         ++count;
         continue;
       }
-      if (fuse_static(g, u, n) || fuse_dynamic(g, u, n) || fuse_lut(g, u, n)) {
+      if (fuse_static(g, u, n) || fuse_dynamic(g, u, n) || fuse_lut(g, u, n) || fuse_add(g, u, n)) {
         ++count;
         changed = true;
         break;  // nodes were removed: recompute readers

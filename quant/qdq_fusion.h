@@ -13,6 +13,9 @@ namespace joule::quant {
 ///   QLinearConv / QLinearMatMul with constant weights => joule.QConv / joule.QGemm
 ///   joule.QConv|QGemm -> DQ -> Relu|Clip -> Q  => the same node with a 256-entry "lut" attribute (exact:
 ///       the table holds what the reference DQ, activation and Q kernels give for each of the 256 inputs)
+///   DQ(a 8-bit) + DQ(b 8-bit) -> Add [-> Relu|Clip] -> Q(y 8-bit), a and b of one static shape, per tensor
+///       => joule.QAdd (integer inputs, float multipliers a_scale / y_scale and b_scale / y_scale, within one
+///          step of the float graph; the activation becomes qmin/qmax)
 ///   DynamicQuantizeLinear -> MatMulInteger(W const 2-D) -> Cast(float) -> Mul(a_scale * w_scale) [-> Add(bias)]
 ///       => joule.DynQMatMul
 /// The fused static ops compute QLinearConv's integer semantics (int32 sums, float multiplier,

@@ -17,6 +17,7 @@ void register_cpu_pool2d(KernelRegistry& r);              // pool2d_f32.cpp: 2-D
 void register_cpu_matmul_nbits(KernelRegistry& r);  // matmul_nbits_f32.cpp: com.microsoft MatMulNBits (INT4)
 void register_cpu_qgemm(KernelRegistry& r);   // qgemm_s16.cpp: joule.QConv / QGemm / DynQMatMul (int8)
 void register_cpu_quantize_linear(KernelRegistry& r);  // quantize_linear_f32.cpp: per-tensor 8-bit Q / DQ
+void register_cpu_qadd(KernelRegistry& r);  // qadd_u8.cpp: joule.QAdd (u8 residual Add with requantization)
 }  // namespace cpu
 
 void register_cpu_kernels(KernelRegistry& r) {
@@ -34,6 +35,7 @@ void register_cpu_kernels(KernelRegistry& r) {
   cpu::register_cpu_matmul_nbits(r);
   cpu::register_cpu_qgemm(r);
   cpu::register_cpu_quantize_linear(r);
+  cpu::register_cpu_qadd(r);
 }
 
 }  // namespace joule::kernels

@@ -1,12 +1,14 @@
 // Reference kernels for joule's fused integer ops (the oracle for kernels/cpu/qgemm_s16*):
 //   joule.QConv:      y = requantize(conv(x - x_zp, w - w_zp[oc]) + B[oc])          any spatial rank
 //   joule.QGemm:      y = requantize((a - a_zp) @ (b - b_zp[n]) + B[n])              b constant 2-D
+//   joule.QAdd:       y = clamp(rint(fma(b - b_zp, b_scale / y_scale, (a - a_zp) * (a_scale / y_scale)))) + y_zp  (qadd_common.h)
 //   joule.DynQMatMul: DynamicQuantizeLinear(a) -> (a_q - a_zp) @ (b - b_zp) -> float * (a_scale * b_scale[n]) [+ bias]
 // requantize: kernels/ref/qfused_requant.h; then lut[q - type_min] when the node has a "lut" attribute. Sums are exact (64-bit here; the optimized kernels use
 // int32, which cannot overflow for K * 255 * 255 < 2^31, i.e. K < 33025).
 #include <cmath>
 
 #include "kernels/kernel_registry.h"
+#include "kernels/ref/qadd_common.h"
 #include "kernels/ref/qfused_requant.h"
 #include "kernels/ref/quant_common.h"
 #include "runtime/ops/infer_helpers.h"
@@ -186,11 +188,29 @@ Status dynq_matmul_ref(KernelContext& ctx) {
                       });
 }
 
+// joule.QAdd(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp): same-shape 8-bit a and b, per-tensor
+// parameters, arithmetic of kernels/ref/qadd_common.h.
+Status qadd_ref(KernelContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(3);
+  Tensor& y = ctx.out(0);
+  if (a.shape() != b.shape()) return ctx.fail("a and b must have the same shape, got " + shape_to_string(a.shape()) + " and " + shape_to_string(b.shape()));
+  for (size_t i : {1, 2, 4, 5, 6, 7})
+    if (ctx.in(i).numel() != 1) return ctx.fail("scales and zero points must be scalars");
+  int32_t lo, hi;
+  output_range(ctx.node, y.dtype(), lo, hi);
+  const QAddParams p = qadd_params(ctx.in(1).data<float>()[0], load_q(ctx.in(2), 0), ctx.in(4).data<float>()[0], load_q(ctx.in(5), 0),
+                                   ctx.in(6).data<float>()[0], load_q(ctx.in(7), 0), lo, hi);
+  for (int64_t i = 0, n = a.numel(); i < n; ++i) store_q(y, i, qadd_one(p, load_q(a, i), load_q(b, i)));
+  return Status::ok();
+}
+
 }  // namespace
 
 void register_ref_qfused(KernelRegistry& r) {
   r.add({"joule", "QConv", "qconv__ref", Device::kCpu, Isa::kScalar, 0, nullptr, nullptr, qconv_ref});
   r.add({"joule", "QGemm", "qgemm__ref", Device::kCpu, Isa::kScalar, 0, nullptr, nullptr, qgemm_ref});
+  r.add({"joule", "QAdd", "qadd__ref", Device::kCpu, Isa::kScalar, 0, nullptr, nullptr, qadd_ref});
   r.add({"joule", "DynQMatMul", "dynq_matmul__ref", Device::kCpu, Isa::kScalar, 0, nullptr, nullptr, dynq_matmul_ref});
 }
 

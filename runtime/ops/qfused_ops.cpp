@@ -5,6 +5,8 @@
 //       constant 2-D b ([K, N], or [N, K] with transB = 1), an int32 bias per column and qmin/qmax.
 //   Both may carry "lut": a 256-entry tensor (the final output type) applied to the requantized value
 //       (index q - type_min): a fused DequantizeLinear -> Relu/Clip -> QuantizeLinear that follows them.
+//   joule.QAdd(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp)  8-bit a, b of one shape (no broadcasting),
+//       per-tensor parameters: DQ(a) + DQ(b) [-> Relu|Clip as qmin/qmax] -> Q in integer arithmetic.
 //   joule.DynQMatMul(a f32, b 8-bit [K, N], b_zp, b_scale f32 (1 or N), [bias f32 N])  the chain
 //       DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(a_scale * b_scale) [-> Add bias], float out.
 #include "runtime/ops/infer_helpers.h"
@@ -64,6 +66,20 @@ Status infer_qgemm(InferContext& ctx) {
   return rows_times_weight(ctx, 0, 3, ctx.node().attr_int("transB", 0) != 0, out_type(ctx));
 }
 
+Status infer_qadd(InferContext& ctx) {
+  if (!is_8bit(ctx.input(0).dtype) || !is_8bit(ctx.input(3).dtype) || !is_8bit(ctx.input(7).dtype))
+    return ctx.fail("a, b and y_zero_point must be int8/uint8");
+  const TensorDesc &a = ctx.input(0), &b = ctx.input(3);
+  if (a.rank_known && b.rank_known && a.shape != b.shape)
+    return ctx.fail("a and b must have the same shape, got " + shape_to_string(a.shape) + " and " + shape_to_string(b.shape));
+  if (!a.rank_known) {
+    ctx.output(0).dtype = ctx.input(7).dtype;
+    return Status::ok();
+  }
+  ctx.output(0) = TensorDesc::known(ctx.input(7).dtype, a.shape);
+  return Status::ok();
+}
+
 Status infer_dynq_matmul(InferContext& ctx) {
   if (ctx.input(0).dtype != DType::kF32 || !is_8bit(ctx.input(1).dtype))
     return ctx.fail("a must be float32 and b int8/uint8");
@@ -75,6 +91,7 @@ Status infer_dynq_matmul(InferContext& ctx) {
 void register_qfused_ops(OpRegistry& r) {
   r.add({"joule", "QConv", 8, 9, 1, 1, infer_qconv});
   r.add({"joule", "QGemm", 8, 9, 1, 1, infer_qgemm});
+  r.add({"joule", "QAdd", 8, 8, 1, 1, infer_qadd});
   r.add({"joule", "DynQMatMul", 4, 5, 1, 1, infer_dynq_matmul});
 }
 

@@ -385,7 +385,8 @@ TEST(Oracle, EveryFastCpuKernelMatchesReference) {
         {"RNN", "tests/rnn/rnn_kernels_test.cpp"}, {"MatMulNBits", "tests/quant/int4_kernels_test.cpp"},
         {"QuantizeLinear", "tests/quant/qdq_fusion_test.cpp"}, {"DequantizeLinear", "tests/quant/qdq_fusion_test.cpp"},
         {"QConv", "tests/quant/qdq_fusion_test.cpp"}, {"QGemm", "tests/quant/qdq_fusion_test.cpp"},
-        {"DynQMatMul", "tests/quant/qdq_fusion_test.cpp"}, {"StridedMatMul", "tests/kernels/strided_matmul_test.cpp"}};
+        {"DynQMatMul", "tests/quant/qdq_fusion_test.cpp"}, {"QAdd", "tests/quant/qdq_fusion_test.cpp"},
+        {"StridedMatMul", "tests/kernels/strided_matmul_test.cpp"}};
     if (k->name.rfind("conv_f32_winograd", 0) == 0) {  // own error bound (Winograd's transforms), own shapes
       std::printf("[ oracle ] %s is checked against the reference by tests/kernels/conv_winograd_test.cpp\n", k->name.c_str());
       continue;

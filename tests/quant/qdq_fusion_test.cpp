@@ -17,6 +17,7 @@
 #ifdef JOULE_WITH_SIMD
 #include "kernels/cpu/qgemm_s16.h"
 #include "kernels/cpu/qgemm_u8s8.h"
+#include "kernels/ref/qadd_common.h"
 #endif
 #include "runtime/cpu_features.h"
 #include "runtime/ir/graph.h"
@@ -511,6 +512,104 @@ TEST(QdqFusion, Im2colRowAvx512MatchesDefinition) {
         }
 }
 #endif  // JOULE_WITH_SIMD (tests/CMakeLists.txt defines it for this file when kernels/cpu is built)
+
+
+// DQ(a) + DQ(b) -> Add [-> Relu|Clip] -> Q, as quant/ writes a ResNet's residual Add: fused into joule.QAdd.
+Graph qdq_add_graph(int64_t n, const std::string& act, DType t) {
+  Graph g;
+  g.opset_imports[""] = 13;
+  const bool u8 = t == DType::kU8;
+  Value* a = input(g, "a", DType::kF32, {1, n});
+  Value* b = input(g, "b", DType::kF32, {1, n});
+  Value* ad = qdq(g, a, 0.021f, u8 ? 131 : -5, t);
+  Value* bd = qdq(g, b, 0.013f, u8 ? 7 : 3, t);
+  Value* y = g.add_value("sum");
+  g.add_node("Add", {ad, bd}, {y}, "add");
+  if (!act.empty()) {
+    Value* r = g.add_value("act_out");
+    std::vector<Value*> ins{y};
+    if (act == "Clip") ins = {y, g.add_constant("clip_lo", scalar_f32(-0.7f)), g.add_constant("clip_hi", scalar_f32(2.2f))};
+    g.add_node(act, ins, {r}, "act");
+    y = r;
+  }
+  g.outputs.push_back(qdq(g, y, 0.03f, u8 ? 101 : -2, t));
+  return g;
+}
+
+TEST(QdqFusion, QdqAddFusedAgreesWithFloatGraphWithinOneStep) {
+  for (DType t : {DType::kU8, DType::kI8})
+    for (const char* act : {"Relu", "", "Clip"})
+      for (int64_t n : {1, 3, 17, 255, 1023, 3 * 4096 + 5}) {
+        std::mt19937 rng(static_cast<uint32_t>(n) + 11);
+        Tensor a = random_f32(rng, {1, n}, -3.5f, 3.5f), b = random_f32(rng, {1, n}, -2.5f, 2.5f);  // both saturate somewhere
+        auto make = [&] { return qdq_add_graph(n, act, t); };
+        const std::string what = std::string(t == DType::kU8 ? "u8" : "s8") + " QDQ Add " + act + " n=" + std::to_string(n);
+        RunResult unfused = run(make(), {a, b}, false, "", 1);
+        RunResult fused = run(make(), {a, b}, true, "scalar", 1);
+        ASSERT_NE(fused.kernels.find("qadd__ref"), std::string::npos) << what << ": not fused: " << fused.kernels;
+        EXPECT_EQ(fused.kernels.find("Relu"), std::string::npos) << what << ": activation not fused: " << fused.kernels;
+        int64_t exact = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const float x = unfused.y.data<float>()[i], z = fused.y.data<float>()[i];
+          EXPECT_LE(std::fabs(x - z), 0.03f * 1.001f) << what << " element " << i;
+          exact += x == z;
+        }
+        EXPECT_GE(exact, n * 95 / 100) << what << ": fused and unfused differ in more than 5% of the outputs";
+        if (n == 1023) std::cout << what << ": " << exact << " of " << n << " outputs identical to the float graph\n";
+        // Every optimized kernel (u8 only; int8 stays on the reference) gives the reference fused kernel's bytes.
+        for (const std::string& isa : runnable_isas())
+          for (int threads : {1, 2}) {
+            RunResult r = run(make(), {a, b}, true, isa, threads);
+            if (t == DType::kU8) {
+              const std::string want = isa == "avx2" ? "qadd_u8__avx2" : "qadd_u8__avx512";
+              EXPECT_NE(r.kernels.find(want), std::string::npos) << what << " [" << isa << "]: " << r.kernels;
+            }
+            expect_same_bytes(r.y, fused.y, what + " [" + isa + ", " + std::to_string(threads) + " threads]");
+          }
+      }
+}
+
+// The SIMD QAdd kernels against the reference formula on every u8 input pair (a, b) at several parameter sets,
+// including multipliers whose products land exactly on .5 (round half to even) and clamps by qmin/qmax.
+#ifdef JOULE_WITH_SIMD
+}  // namespace
+namespace kernels::cpu {
+void qadd_u8__avx2(const uint8_t* a, const uint8_t* b, int64_t n, const quant::QAddParams& p, uint8_t* y);
+void qadd_u8__avx512(const uint8_t* a, const uint8_t* b, int64_t n, const quant::QAddParams& p, uint8_t* y);
+}  // namespace kernels::cpu
+namespace {
+TEST(QdqFusion, QAddKernelsMatchReferenceOnAllInputPairs) {
+  std::vector<uint8_t> a(65536), b(65536), want(65536), got(65536);
+  for (int i = 0; i < 65536; ++i) a[size_t(i)] = uint8_t(i & 255), b[size_t(i)] = uint8_t(i >> 8);
+  const kernels::quant::QAddParams ps[] = {
+      kernels::quant::qadd_params(0.021f, 131, 0.013f, 7, 0.03f, 101, 101, 255),  // Relu
+      kernels::quant::qadd_params(0.5f, 128, 0.25f, 0, 1.0f, 0, 0, 255),          // exact halves
+      kernels::quant::qadd_params(0.1f, 0, 0.1f, 255, 0.0031f, 128, 0, 255),      // saturates both ways
+      kernels::quant::qadd_params(1.5f, 3, 0.75f, 250, 2.0f, 17, 20, 230),        // narrowed by Clip
+  };
+  bool ran = false;
+  for (const auto& p : ps) {
+    for (int i = 0; i < 65536; ++i) want[size_t(i)] = uint8_t(kernels::quant::qadd_one(p, a[size_t(i)], b[size_t(i)]));
+    for (int64_t n : {int64_t(1), int64_t(3), int64_t(17), int64_t(255), int64_t(1023), int64_t(65536)}) {
+      if (max_isa() >= Isa::kAvx2) {
+        std::fill(got.begin(), got.end(), 0xAB);
+        kernels::cpu::qadd_u8__avx2(a.data(), b.data(), n, p, got.data());
+        EXPECT_TRUE(std::equal(want.begin(), want.begin() + n, got.begin())) << "avx2 n=" << n;
+        EXPECT_EQ(got[size_t(n) % 65536], n < 65536 ? 0xAB : got[0]) << "avx2 wrote past n=" << n;
+        ran = true;
+      }
+      if (max_isa() >= Isa::kAvx512) {
+        std::fill(got.begin(), got.end(), 0xAB);
+        kernels::cpu::qadd_u8__avx512(a.data(), b.data(), n, p, got.data());
+        EXPECT_TRUE(std::equal(want.begin(), want.begin() + n, got.begin())) << "avx512 n=" << n;
+        EXPECT_EQ(got[size_t(n) % 65536], n < 65536 ? 0xAB : got[0]) << "avx512 wrote past n=" << n;
+      }
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no SIMD QAdd kernel runs on this CPU (needs AVX2)";
+  if (max_isa() < Isa::kAvx512) std::cout << "[  SKIPPED ] qadd_u8__avx512: this CPU (or JOULE_ISA) lacks AVX-512\n";
+}
+#endif
 
 }  // namespace
 }  // namespace joule
