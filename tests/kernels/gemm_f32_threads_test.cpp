@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#ifdef JOULE_WITH_SIMD
 #include "kernels/cpu/gemm_f32.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
@@ -145,3 +146,7 @@ TEST(GemmF32PackA, SimdPackMatchesScalarLayout) {
   }
   if (tested == 0) GTEST_SKIP() << "no micro-kernel with a SIMD A pack runs on this CPU (max ISA " << isa_name(max_isa()) << ")";
 }
+
+#else
+TEST(GemmF32Threads, NotInThisBuild) { GTEST_SKIP() << "JOULE_SIMD=OFF: no kernels/cpu in this build"; }
+#endif

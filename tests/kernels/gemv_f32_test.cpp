@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#ifdef JOULE_WITH_SIMD
 #include "kernels/cpu/gemm_f32.h"
 #include "kernels/cpu/gemv_f32.h"
 #include "kernels/kernel_registry.h"
@@ -202,3 +203,7 @@ TEST(GemvF32, OneRowMatMulGemmMatMulBiasMatchReference) {
   if (checked == 0) GTEST_SKIP() << "no optimized MatMul/Gemm/MatMulBias kernel runs here (JOULE_ISA=scalar or no AVX2)";
   std::printf("[ gemv_f32 ] %d kernel runs checked\n", checked);
 }
+
+#else
+TEST(GemvF32, NotInThisBuild) { GTEST_SKIP() << "JOULE_SIMD=OFF: no kernels/cpu in this build"; }
+#endif
