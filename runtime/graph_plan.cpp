@@ -11,6 +11,9 @@
 #include <string_view>
 
 #include <time.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "runtime/ops/control_bodies.h"
 
@@ -190,6 +193,7 @@ Status compile_graph(const ir::Graph& g, const std::vector<const ir::Graph*>& an
     if (!s.kernel && !ancestors.empty()) s.kernel = kreg.reference(n.domain, n.op_type);
     if (!s.kernel) return unsupported(n.label() + ": no kernel accepts its input types");
     if (s.kernel->prepare) JOULE_RETURN_IF_ERROR(s.kernel->prepare(q, s.state));
+    bool trim_heap = false;
     for (size_t i = 0; release && i < n.inputs.size(); ++i) {
       ir::Value* v = n.inputs[i];
       if (!v || !owns(g, v) || !v->is_constant()) continue;
@@ -199,8 +203,14 @@ Status compile_graph(const ir::Graph& g, const std::vector<const ir::Graph*>& an
         Tensor husk = Tensor::from_shared(v->constant.dtype(), v->constant.shape(), nullptr, nullptr);
         husk.quant = v->constant.quant;
         v->constant = std::move(husk);  // the packed copy in s.state is now the only one
+        trim_heap = true;
       }
     }
+#if defined(__GLIBC__)
+    // A released constant's bytes are heap holes (the packed copies live in pages of their own): hand
+    // the free pages back now, or the heap keeps them resident and peak RSS counts the weights twice.
+    if (trim_heap) malloc_trim(0);
+#endif
     if (kernel_names) (*kernel_names)[n.label()] = s.kernel->name;
     std::vector<int> reads;
     std::vector<const ir::Graph*> inner_anc{&g};

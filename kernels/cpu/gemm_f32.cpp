@@ -7,8 +7,32 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 
 namespace joule::kernels::cpu {
+
+namespace {
+constexpr std::size_t kMappedPackedBytes = std::size_t{1} << 20;
+}  // namespace
+
+void* packed_alloc(std::size_t bytes) {
+  if (bytes < kMappedPackedBytes) return ::operator new(bytes, std::align_val_t{64});
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+void packed_free(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr) return;
+  if (bytes < kMappedPackedBytes) {
+    ::operator delete(p, std::align_val_t{64});
+    return;
+  }
+  munmap(p, bytes);
+}
+
 namespace {
 
 // K block: a KC x NR B micro-panel (32 KiB at NR=16, 32 KiB at NR=32) stays in L1; fewer KC blocks

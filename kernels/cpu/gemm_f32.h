@@ -20,6 +20,12 @@
 
 namespace joule::kernels::cpu {
 
+/// 64-byte aligned storage for packed operands; blocks of 1 MiB and more are pages mapped for them
+/// alone, so they never pin heap space (see runtime/graph_plan.cpp on releasing constants). Throws
+/// std::bad_alloc when the memory is not there.
+void* packed_alloc(std::size_t bytes);
+void packed_free(void* p, std::size_t bytes) noexcept;
+
 /// Allocator giving 64-byte (cache line) aligned storage. Packed B panels must use it: the AVX-512
 /// micro-kernel loads 64-byte B rows, and a panel that starts 16 bytes past a line (what malloc returns
 /// for large blocks) splits every load over two lines; on Zen 4 that made some MiniLM FFN GEMMs 3x slower.
@@ -29,8 +35,8 @@ struct CacheLineAllocator {
   CacheLineAllocator() = default;
   template <class U>
   CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT(google-explicit-constructor)
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+  T* allocate(std::size_t n) { return static_cast<T*>(packed_alloc(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { packed_free(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const CacheLineAllocator<U>&) const { return true; }
 };
