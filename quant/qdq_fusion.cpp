@@ -112,12 +112,52 @@ int32_t quantize_bound(float c, float scale, int32_t zp, int32_t tlo, int32_t th
 
 std::string fused_name(const Node* n, const char* what) { return (n->name.empty() ? std::string(what) : n->name) + "_fused"; }
 
+// The output chain of a node to fuse: [Relu|Clip] -> QuantizeLinear (8-bit, per tensor), each the only reader.
+struct OutputQ {
+  Node* act = nullptr;  // Relu / Clip, or null
+  float lo = 0.f, hi = 0.f;  // its float bounds
+  Node* q = nullptr;
+  Value* yq = nullptr;
+  QParams p;
+};
+
+bool match_output_q(ir::Graph& g, const Uses& u, Node* n, OutputQ& o) {
+  Node* next = u.sole_reader(n->outputs[0]);
+  if (next && activation(next, o.lo, o.hi) && next->outputs.size() == 1) {
+    o.act = next;
+    next = u.sole_reader(o.act->outputs[0]);
+  }
+  if (!is_op(next, "QuantizeLinear") || next->inputs[0] != (o.act ? o.act->outputs[0] : n->outputs[0])) return false;
+  o.q = next;
+  o.yq = next->outputs[0];
+  if (!o.yq || !is_8bit(o.yq->desc.dtype)) return false;
+  return read_params(g, next, o.yq, o.yq->desc.dtype, -1, o.p) && o.p.axis < 0;
+}
+
+// Replaces n, its activation and its QuantizeLinear by f (which writes the quantized output); the activation
+// becomes f's integer clamp qmin / qmax.
+void replace_with_fused(ir::Graph& g, Node* n, const OutputQ& o, Node* f) {
+  if (o.act) {
+    int32_t tlo, thi;
+    kernels::quant::q_range(o.yq->desc.dtype, tlo, thi);
+    const float ys = o.p.scale->constant.data<float>()[0];
+    const int32_t yz = kernels::quant::load_q(o.p.zp->constant, 0);
+    f->attrs["qmin"] = ir::Attribute::of_int(quantize_bound(o.lo, ys, yz, tlo, thi));
+    f->attrs["qmax"] = ir::Attribute::of_int(quantize_bound(o.hi, ys, yz, tlo, thi));
+  }
+  g.remove_node(o.q);
+  if (o.act) g.remove_node(o.act);
+  g.remove_node(n);
+  f->outputs = {o.yq};
+  o.yq->producer = f;
+}
+
 // Static QDQ: DQ(x) -> Conv/Gemm/MatMul(DQ(w), [DQ(bias)]) -> [act] -> Q.
 bool fuse_static(ir::Graph& g, const Uses& u, Node* n) {
   const bool conv = is_op(n, "Conv"), gemm = is_op(n, "Gemm"), matmul = is_op(n, "MatMul");
   if ((!conv && !gemm && !matmul) || n->outputs.empty() || !n->outputs[0] || !n->has_input(0) || !n->has_input(1)) return false;
   if (n->has_attr("joule.activation")) return false;
-  QParams px, pw, py;
+  QParams px, pw;
   if (!dequantized(g, n->inputs[0], false, px) || px.axis >= 0) return false;
   if (!dequantized(g, n->inputs[1], true, pw)) return false;
   const Tensor& w = pw.q->constant;
@@ -162,24 +202,10 @@ bool fuse_static(ir::Graph& g, const Uses& u, Node* n) {
     }
     bias = dqb->inputs[0];
   }
-  // Output chain: [Relu|Clip] -> QuantizeLinear, each the only reader.
-  Node* next = u.sole_reader(n->outputs[0]);
-  Node* act = nullptr;
-  float lo, hi;
-  if (next && activation(next, lo, hi) && next->outputs.size() == 1) {
-    act = next;
-    next = u.sole_reader(act->outputs[0]);
-  }
-  if (!is_op(next, "QuantizeLinear") || next->inputs[0] != (act ? act->outputs[0] : n->outputs[0])) return false;
-  Value* yq = next->outputs[0];
-  if (!yq || !is_8bit(yq->desc.dtype)) return false;
-  if (!read_params(g, next, yq, yq->desc.dtype, -1, py) || py.axis >= 0) return false;
-  int32_t tlo, thi;
-  kernels::quant::q_range(yq->desc.dtype, tlo, thi);
-  const float ys = py.scale->constant.data<float>()[0];
-  const int32_t yz = kernels::quant::load_q(py.zp->constant, 0);
+  OutputQ out;
+  if (!match_output_q(g, u, n, out)) return false;
 
-  std::vector<Value*> ins{px.q, px.scale, px.zp, pw.q, pw.scale, pw.zp, py.scale, py.zp};
+  std::vector<Value*> ins{px.q, px.scale, px.zp, pw.q, pw.scale, pw.zp, out.p.scale, out.p.zp};
   if (bias) ins.push_back(bias);
   Node* f = g.add_node(conv ? "QConv" : "QGemm", ins, {}, fused_name(n, conv ? "QConv" : "QGemm"), "joule");
   if (conv) {
@@ -188,15 +214,7 @@ bool fuse_static(ir::Graph& g, const Uses& u, Node* n) {
   } else {
     f->attrs["transB"] = ir::Attribute::of_int(trans_b ? 1 : 0);
   }
-  if (act) {
-    f->attrs["qmin"] = ir::Attribute::of_int(quantize_bound(lo, ys, yz, tlo, thi));
-    f->attrs["qmax"] = ir::Attribute::of_int(quantize_bound(hi, ys, yz, tlo, thi));
-  }
-  g.remove_node(next);
-  if (act) g.remove_node(act);
-  g.remove_node(n);
-  f->outputs = {yq};
-  yq->producer = f;
+  replace_with_fused(g, n, out, f);
   return true;
 }
 
@@ -240,7 +258,7 @@ bool fuse_lut(ir::Graph& g, const Uses& u, Node* f) {
 // static shapes only (no broadcasting), per-tensor parameters, each intermediate read once.
 bool fuse_add(ir::Graph& g, const Uses& u, Node* n) {
   if (!is_op(n, "Add") || n->inputs.size() != 2 || n->outputs.size() != 1 || !n->outputs[0] || n->inputs[0] == n->inputs[1]) return false;
-  QParams pa, pb, py;
+  QParams pa, pb;
   for (int i = 0; i < 2; ++i) {
     Value* v = n->inputs[size_t(i)];
     if (!v || u.sole_reader(v) != n) return false;
@@ -250,32 +268,12 @@ bool fuse_add(ir::Graph& g, const Uses& u, Node* n) {
   if (!ad.rank_known || !bd.rank_known || ad.shape != bd.shape) return false;
   for (int64_t d : ad.shape)
     if (d < 0) return false;
-  Node* next = u.sole_reader(n->outputs[0]);
-  Node* act = nullptr;
-  float lo, hi;
-  if (next && activation(next, lo, hi) && next->outputs.size() == 1) {
-    act = next;
-    next = u.sole_reader(act->outputs[0]);
-  }
-  if (!is_op(next, "QuantizeLinear") || next->inputs[0] != (act ? act->outputs[0] : n->outputs[0])) return false;
-  Value* yq = next->outputs[0];
-  if (!yq || !is_8bit(yq->desc.dtype)) return false;
-  if (!read_params(g, next, yq, yq->desc.dtype, -1, py) || py.axis >= 0) return false;
-  const float sa = pa.scale->constant.data<float>()[0], sb = pb.scale->constant.data<float>()[0], ys = py.scale->constant.data<float>()[0];
+  OutputQ out;
+  if (!match_output_q(g, u, n, out)) return false;
+  const float sa = pa.scale->constant.data<float>()[0], sb = pb.scale->constant.data<float>()[0], ys = out.p.scale->constant.data<float>()[0];
   if (!(ys > 0.f) || !std::isfinite(sa / ys) || !std::isfinite(sb / ys)) return false;
-  int32_t tlo, thi;
-  kernels::quant::q_range(yq->desc.dtype, tlo, thi);
-  const int32_t yz = kernels::quant::load_q(py.zp->constant, 0);
-  Node* f = g.add_node("QAdd", {pa.q, pa.scale, pa.zp, pb.q, pb.scale, pb.zp, py.scale, py.zp}, {}, fused_name(n, "QAdd"), "joule");
-  if (act) {
-    f->attrs["qmin"] = ir::Attribute::of_int(quantize_bound(lo, ys, yz, tlo, thi));
-    f->attrs["qmax"] = ir::Attribute::of_int(quantize_bound(hi, ys, yz, tlo, thi));
-  }
-  g.remove_node(next);
-  if (act) g.remove_node(act);
-  g.remove_node(n);
-  f->outputs = {yq};
-  yq->producer = f;
+  Node* f = g.add_node("QAdd", {pa.q, pa.scale, pa.zp, pb.q, pb.scale, pb.zp, out.p.scale, out.p.zp}, {}, fused_name(n, "QAdd"), "joule");
+  replace_with_fused(g, n, out, f);
   return true;
 }
 
