@@ -12,6 +12,7 @@
 
 #ifdef JOULE_WITH_SIMD
 #include "kernels/cpu/gemm_f32.h"
+#include "tests/kernels/gemm_test_util.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
 
@@ -24,20 +25,8 @@ struct Shape3 {
   int64_t m, n, k;
 };
 
-std::vector<float> random_floats(size_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(count);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-std::vector<const GemmUkernel*> runnable_ukernels() {
-  std::vector<const GemmUkernel*> out;
-  for (const GemmUkernel& uk : gemm_f32_ukernels())
-    if (uk.isa <= max_isa()) out.push_back(&uk);
-  return out;
-}
+using test::random_floats;
+std::vector<const GemmUkernel*> runnable_ukernels() { return test::runnable_ukernels("gemm_f32"); }
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 
 #ifdef JOULE_WITH_SIMD
 #include "kernels/cpu/gemm_f32.h"
+#include "tests/kernels/gemm_test_util.h"
 #include "kernels/cpu/gemv_f32.h"
 #include "kernels/kernel_registry.h"
 #include "runtime/cpu_features.h"
@@ -27,22 +28,8 @@ using namespace joule::kernels::cpu;
 
 namespace {
 
-std::vector<float> random_floats(size_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(count);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-std::vector<const GemmUkernel*> runnable_ukernels() {
-  std::vector<const GemmUkernel*> out;
-  for (const GemmUkernel& uk : gemm_f32_ukernels()) {
-    if (uk.isa <= max_isa()) out.push_back(&uk);
-    else std::printf("[ gemv_f32 ] SKIP %s: this CPU (or JOULE_ISA) lacks %s\n", uk.name, std::string(isa_name(uk.isa)).c_str());
-  }
-  return out;
-}
+using test::random_floats;
+std::vector<const GemmUkernel*> runnable_ukernels() { return test::runnable_ukernels("gemv_f32"); }
 
 }  // namespace
 
